@@ -1,0 +1,70 @@
+# mrct: two commands, `make demo` and `make test`. Both create .venv when it is missing.
+#
+# torch: on a machine without an NVIDIA GPU we install the CPU build (TORCH_CPU_SPEC); an
+# unpinned `pip install torch` on Linux pulls a multi-GB CUDA build. With `nvidia-smi`
+# present we install TORCH_GPU_SPEC from PyPI (CUDA build). Override either, e.g.
+#   make test TORCH_CPU_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_CPU_SPEC ?= torch==2.13.0
+TORCH_GPU_SPEC ?= torch
+EXTRAS ?= dev
+STAMP := $(VENV)/.mrct-installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test test-all test-cuda lint format bench notebooks clean
+
+help:
+	@echo "make demo      set up .venv and run the main job on built-in data (writes demo_out/)"
+	@echo "make test      set up .venv and run the test suite (CUDA kernels under the simulator)"
+	@echo "make test-all  also run tests marked slow"
+	@echo "make lint      ruff check + format check"
+	@echo "make bench     run benchmarks/ and rewrite docs/benchmarks.md (needs the bench extra)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet --upgrade pip
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+		echo "NVIDIA GPU found: installing $(TORCH_GPU_SPEC)"; \
+		$(PIP) install --quiet $(TORCH_GPU_SPEC); \
+	else \
+		echo "no NVIDIA GPU: installing the CPU build $(TORCH_CPU_SPEC)"; \
+		$(PIP) install --quiet $(TORCH_CPU_SPEC); \
+	fi
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/mrct demo --out demo_out
+
+test: $(STAMP)
+	NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest -m "" $(PYTEST_ARGS)
+
+# On a machine with a real GPU: run the CUDA tests on the device, not the simulator.
+test-cuda: $(STAMP)
+	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -m cuda $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+bench:
+	$(MAKE) venv EXTRAS=dev,bench
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache build *.egg-info src/*.egg-info

@@ -1,0 +1,72 @@
+"""Phantoms, analytic projections, readers and the shared real data sets.
+
+* :mod:`mrct.data.phantoms`: Shepp-Logan and random ellipse/ellipsoid phantoms and their
+  rasterisation on the grids of ``docs/conventions.md``;
+* :mod:`mrct.data.line_integrals`: exact line integrals and parallel / fan / cone-beam
+  projections of those phantoms (the reference for the projector tests);
+* :mod:`mrct.data.readers`: NIfTI and DICOM readers returning :class:`Volume` objects in the
+  canonical SPL orientation;
+* :mod:`mrct.data.shared`: loaders for the chest CT and MNI152 brain of ``../shared/data``.
+"""
+
+from .line_integrals import (
+    cone_beam_projections,
+    ellipse_line_integrals,
+    ellipsoid_line_integrals,
+    fan_beam_sinogram,
+    parallel_beam_sinogram,
+)
+from .phantoms import (
+    ellipse_phantom_values,
+    ellipsoid_phantom_values,
+    random_ellipses,
+    random_ellipsoids,
+    rasterize_ellipses,
+    rasterize_ellipsoids,
+    shepp_logan,
+    shepp_logan_3d,
+    shepp_logan_ellipses,
+    shepp_logan_ellipses_for_grid,
+    shepp_logan_ellipsoids,
+    shepp_logan_ellipsoids_for_grid,
+)
+from .readers import CANONICAL_AXCODES, Volume, read_dicom, read_dicom_series, read_nifti
+from .shared import (
+    SharedDataMissing,
+    chest_ct_slice,
+    load_brain_mri,
+    load_chest_ct,
+    require_shared_data,
+    shared_data_dir,
+)
+
+__all__ = [
+    "CANONICAL_AXCODES",
+    "SharedDataMissing",
+    "Volume",
+    "chest_ct_slice",
+    "cone_beam_projections",
+    "ellipse_line_integrals",
+    "ellipse_phantom_values",
+    "ellipsoid_line_integrals",
+    "ellipsoid_phantom_values",
+    "fan_beam_sinogram",
+    "load_brain_mri",
+    "load_chest_ct",
+    "parallel_beam_sinogram",
+    "random_ellipses",
+    "random_ellipsoids",
+    "rasterize_ellipses",
+    "rasterize_ellipsoids",
+    "read_dicom",
+    "read_dicom_series",
+    "read_nifti",
+    "require_shared_data",
+    "shared_data_dir",
+    "shepp_logan",
+    "shepp_logan_3d",
+    "shepp_logan_ellipses",
+    "shepp_logan_ellipses_for_grid",
+    "shepp_logan_ellipsoids",
+    "shepp_logan_ellipsoids_for_grid",
+]

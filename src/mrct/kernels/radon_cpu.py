@@ -1,0 +1,294 @@
+"""Numba CPU kernels for parallel, fan and cone-beam projection and backprojection.
+
+Every kernel takes C-contiguous float32 or float64 arrays with an explicit batch axis and
+writes into a preallocated output, so callers (mrct.physics) can pass torch CPU tensors
+zero-copy. Work is split over rays (forward) or pixels (FBP backprojection) with ``prange``.
+
+The exact adjoints scatter along the same rays with the same Joseph weights as the forward
+kernels (shared code in :mod:`.ray_math`). To avoid write races each worker scatters into its
+own image buffer and the buffers are summed at the end: the result is the transpose of the
+forward matrix up to rounding.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import ray_math
+
+__all__ = [
+    "forward_2d",
+    "adjoint_2d",
+    "backproject_fbp_2d",
+    "forward_cone",
+    "adjoint_cone",
+    "backproject_fdk",
+]
+
+_jit = njit(cache=False, fastmath=True, nogil=True, inline="always")
+
+
+@_jit
+def _add2(buf, b, i, j, v):
+    buf[b, i, j] += v
+
+
+@_jit
+def _add3(buf, b, d, i, j, v):
+    buf[b, d, i, j] += v
+
+
+_rm = ray_math.build(_jit, _add2, _add3)
+_ray_sum_2d = _rm.ray_sum_2d
+_ray_scatter_2d = _rm.ray_scatter_2d
+_ray_sum_3d = _rm.ray_sum_3d
+_ray_scatter_3d = _rm.ray_scatter_3d
+_cone_ray = _rm.cone_ray
+
+_par = dict(parallel=True, fastmath=True, nogil=True)
+
+
+@njit(**_par)
+def forward_2d(img, origins, dirs, ps, out):
+    """Joseph projection of a batch of 2D images along arbitrary rays.
+
+    img : (B, H, W) float; origins, dirs : (V, N, 2) float64 ray origin and direction (mm);
+    ps : pixel size (mm); out : (B, V, N), overwritten with the line integrals.
+    """
+    B = img.shape[0]
+    V = origins.shape[0]
+    N = origins.shape[1]
+    for k in prange(B * V * N):
+        b = k // (V * N)
+        r = k - b * V * N
+        v = r // N
+        u = r - v * N
+        out[b, v, u] = _ray_sum_2d(
+            img, b, origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1], ps
+        )
+
+
+@njit(**_par)
+def _sum_buffers(bufs, out):
+    n = bufs.shape[0]
+    flat_out = out.reshape(-1)
+    flat = bufs.reshape(n, -1)
+    for p in prange(flat_out.shape[0]):
+        acc = 0.0
+        for c in range(n):
+            acc += flat[c, p]
+        flat_out[p] = acc
+
+
+@njit(**_par)
+def _adjoint_2d_chunks(sino, origins, dirs, ps, bufs, n_chunks):
+    B = sino.shape[0]
+    V = sino.shape[1]
+    N = sino.shape[2]
+    total = B * V
+    for c in prange(n_chunks):
+        buf = bufs[c]
+        start = (total * c) // n_chunks
+        stop = (total * (c + 1)) // n_chunks
+        for k in range(start, stop):
+            b = k // V
+            v = k - b * V
+            for u in range(N):
+                val = sino[b, v, u]
+                if val != 0.0:
+                    _ray_scatter_2d(
+                        buf, b, val, origins[v, u, 0], origins[v, u, 1],
+                        dirs[v, u, 0], dirs[v, u, 1], ps,
+                    )  # fmt: skip
+
+
+def _reduce_chunks(bufs, out):
+    if bufs.shape[0] == 1:
+        out[...] = bufs[0]
+    else:
+        _sum_buffers(bufs, out)
+
+
+def adjoint_2d(sino, origins, dirs, ps, out):
+    """Exact adjoint of :func:`forward_2d`: ``out (B, H, W) = A^T sino (B, V, N)``."""
+    n_chunks = max(1, min(numba.get_num_threads(), sino.shape[0] * sino.shape[1]))
+    bufs = np.zeros((n_chunks,) + out.shape, dtype=out.dtype)
+    _adjoint_2d_chunks(sino, origins, dirs, ps, bufs, n_chunks)
+    _reduce_chunks(bufs, out)
+
+
+@njit(**_par)
+def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
+    """Pixel-driven backprojection of filtered projections (the FBP back end).
+
+    sino : (B, V, N) filtered projections; cos_t, sin_t, weights : (V,) per-view cosine,
+    sine and quadrature weight; mode : 0 parallel, 1 flat fan, 2 arc fan; rs, rsd : source to
+    axis and source to detector distance (mm, unused for parallel); du : detector spacing
+    (mm); ps : pixel size (mm); out : (B, H, W) overwritten with
+    ``sum_v weights[v] * w_fan(x, v) * sino[b, v, bin(x, v)]`` (linear interpolation in bins).
+
+    Same arithmetic as :func:`mrct.kernels.ray_math.fan_pixel_coords`, arranged row by row so
+    that the inner loop runs along a row of pixels with the detector row in cache.
+    """
+    B = out.shape[0]
+    H = out.shape[1]
+    W = out.shape[2]
+    V = sino.shape[1]
+    N = sino.shape[2]
+    cu = (N - 1) * 0.5
+    inv_du = 1.0 / du
+    x0 = -(W - 1) * 0.5 * ps
+    for k in prange(B * H):
+        b = k // H
+        i = k - b * H
+        y = ((H - 1) * 0.5 - i) * ps
+        acc = np.zeros(W)
+        for v in range(V):
+            c = cos_t[v]
+            s = sin_t[v]
+            wv = weights[v]
+            row = sino[b, v]
+            pu0 = x0 * c + y * s  # p . e_u at column 0; grows by ps * c per column
+            pr0 = -x0 * s + y * c  # p . e_r at column 0; grows by -ps * s per column
+            for j in range(W):
+                pu = pu0 + j * ps * c
+                if mode == 0:
+                    t = pu * inv_du + cu
+                    w = wv
+                else:
+                    L = rs + pr0 - j * ps * s
+                    if mode == 1:
+                        t = rsd * pu / L * inv_du + cu
+                        w = wv * (rs * rs) / (L * L)
+                    else:
+                        t = np.arctan2(pu, L) * rsd * inv_du + cu
+                        w = wv / (pu * pu + L * L)
+                if t <= -1.0 or t >= N:
+                    continue
+                i0 = int(t + 1.0) - 1  # floor for t > -1
+                f = t - i0
+                val = 0.0
+                if i0 >= 0:
+                    val += (1.0 - f) * row[i0]
+                if i0 + 1 < N:
+                    val += f * row[i0 + 1]
+                acc[j] += w * val
+        for j in range(W):
+            out[b, i, j] = acc[j]
+
+
+@njit(**_par)
+def forward_cone(vol, src, det, eu, ev, ps, pz, out):
+    """Joseph cone-beam projection with ASTRA-style per-view vectors.
+
+    vol : (B, D, H, W); src, det : (V, 3) source position and the position of detector pixel
+    (0, 0) (mm); eu, ev : (V, 3) vectors from one detector column / row to the next (mm);
+    ps, pz : in-plane and slice voxel size (mm); out : (B, V, R, C).
+    """
+    B = vol.shape[0]
+    V = out.shape[1]
+    R = out.shape[2]
+    C = out.shape[3]
+    for k in prange(B * V * R):
+        b = k // (V * R)
+        rem = k - b * V * R
+        v = rem // R
+        row = rem - v * R
+        for col in range(C):
+            ox, oy, oz, dx, dy, dz = _cone_ray(v, row, col, src, det, eu, ev)
+            out[b, v, row, col] = _ray_sum_3d(vol, b, ox, oy, oz, dx, dy, dz, ps, pz)
+
+
+@njit(**_par)
+def _adjoint_cone_chunks(proj, src, det, eu, ev, ps, pz, bufs, n_chunks):
+    B = proj.shape[0]
+    V = proj.shape[1]
+    R = proj.shape[2]
+    C = proj.shape[3]
+    total = B * V
+    for c in prange(n_chunks):
+        buf = bufs[c]
+        start = (total * c) // n_chunks
+        stop = (total * (c + 1)) // n_chunks
+        for k in range(start, stop):
+            b = k // V
+            v = k - b * V
+            for row in range(R):
+                for col in range(C):
+                    val = proj[b, v, row, col]
+                    if val != 0.0:
+                        ox, oy, oz, dx, dy, dz = _cone_ray(v, row, col, src, det, eu, ev)
+                        _ray_scatter_3d(buf, b, val, ox, oy, oz, dx, dy, dz, ps, pz)
+
+
+def adjoint_cone(proj, src, det, eu, ev, ps, pz, out):
+    """Exact adjoint of :func:`forward_cone`: ``out (B, D, H, W) = A^T proj (B, V, R, C)``."""
+    n_chunks = max(1, min(numba.get_num_threads(), proj.shape[0] * proj.shape[1]))
+    bufs = np.zeros((n_chunks,) + out.shape, dtype=out.dtype)
+    _adjoint_cone_chunks(proj, src, det, eu, ev, ps, pz, bufs, n_chunks)
+    _reduce_chunks(bufs, out)
+
+
+@njit(**_par)
+def backproject_fdk(proj, cos_t, sin_t, weights, rs, rsd, du, dv, ps, pz, out):
+    """Voxel-driven FDK backprojection of filtered cone-beam projections.
+
+    proj : (B, V, R, C) filtered, cosine-weighted projections; cos_t, sin_t, weights : (V,);
+    rs, rsd : source-to-axis and source-to-detector distance (mm); du, dv : detector column
+    and row spacing (mm); ps, pz : voxel size in-plane and along z (mm); out : (B, D, H, W).
+    Each voxel gets ``sum_v weights[v] (rs / L)^2 proj[b, v, v_bin, u_bin]`` with bilinear
+    interpolation (Feldkamp, Davis & Kress, JOSA A 1(6), 1984); same arithmetic as
+    :func:`mrct.kernels.ray_math` ``fdk_voxel``, arranged row by row.
+    """
+    B = out.shape[0]
+    D = out.shape[1]
+    H = out.shape[2]
+    W = out.shape[3]
+    V = proj.shape[1]
+    R = proj.shape[2]
+    C = proj.shape[3]
+    cu = (C - 1) * 0.5
+    cv = (R - 1) * 0.5
+    x0 = -(W - 1) * 0.5 * ps
+    for k in prange(B * D * H):
+        b = k // (D * H)
+        rem = k - b * D * H
+        d = rem // H
+        i = rem - d * H
+        z = (d - (D - 1) * 0.5) * pz
+        y = ((H - 1) * 0.5 - i) * ps
+        acc = np.zeros(W)
+        for v in range(V):
+            c = cos_t[v]
+            s = sin_t[v]
+            wv = weights[v] * rs * rs
+            pu0 = x0 * c + y * s
+            pr0 = -x0 * s + y * c
+            for j in range(W):
+                pu = pu0 + j * ps * c
+                L = rs + pr0 - j * ps * s
+                mag = rsd / L
+                tu = pu * mag / du + cu
+                tv = z * mag / dv + cv
+                if tu <= -1.0 or tu >= C or tv <= -1.0 or tv >= R:
+                    continue
+                u0 = int(tu + 1.0) - 1
+                r0 = int(tv + 1.0) - 1
+                fu = tu - u0
+                fr = tv - r0
+                val = 0.0
+                if r0 >= 0:
+                    if u0 >= 0:
+                        val += (1.0 - fr) * (1.0 - fu) * proj[b, v, r0, u0]
+                    if u0 + 1 < C:
+                        val += (1.0 - fr) * fu * proj[b, v, r0, u0 + 1]
+                if r0 + 1 < R:
+                    if u0 >= 0:
+                        val += fr * (1.0 - fu) * proj[b, v, r0 + 1, u0]
+                    if u0 + 1 < C:
+                        val += fr * fu * proj[b, v, r0 + 1, u0 + 1]
+                acc[j] += wv / (L * L) * val
+        for j in range(W):
+            out[b, d, i, j] = acc[j]

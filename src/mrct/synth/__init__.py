@@ -1,0 +1,3 @@
+"""Diffusion-based image synthesis built on diffusers."""
+
+__all__: list[str] = []

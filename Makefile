@@ -15,7 +15,7 @@ EXTRAS ?= dev
 STAMP := $(VENV)/.mrct-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-all test-cuda lint format bench notebooks clean
+.PHONY: help venv demo test test-all test-cuda lint format bench clean clean-cache
 
 help:
 	@echo "make demo      set up .venv and run the main job on built-in data (writes demo_out/)"
@@ -66,5 +66,8 @@ bench:
 	$(MAKE) venv EXTRAS=dev,bench
 	$(PY) benchmarks/run_all.py
 
-clean:
+clean-cache:
+	find src -name "*.nbi" -o -name "*.nbc" | xargs rm -f
+
+clean: clean-cache
 	rm -rf $(VENV) demo_out .pytest_cache build *.egg-info src/*.egg-info

@@ -11,7 +11,7 @@ from . import __version__
 
 app = typer.Typer(
     name="mrct",
-    help="MRI and CT reconstruction and image synthesis. Run `mrct JOB --help` for a job's options.",
+    help="MRI and CT reconstruction and image synthesis. `mrct JOB --help` shows a job's options.",
     no_args_is_help=True,
     add_completion=False,
 )

@@ -61,9 +61,7 @@ def system_info() -> dict:
     except Exception:  # a broken driver must not break `mrct info`
         info["numba_cuda_available"] = False
     if info["torch_cuda_available"]:
-        info["gpus"] = [
-            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-        ]
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
 
 

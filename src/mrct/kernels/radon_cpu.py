@@ -27,7 +27,7 @@ __all__ = [
     "backproject_fdk",
 ]
 
-_jit = njit(cache=False, fastmath=True, nogil=True, inline="always")
+_jit = njit(fastmath=True, nogil=True, inline="always")
 
 
 @_jit
@@ -47,7 +47,7 @@ _ray_sum_3d = _rm.ray_sum_3d
 _ray_scatter_3d = _rm.ray_scatter_3d
 _cone_ray = _rm.cone_ray
 
-_par = dict(parallel=True, fastmath=True, nogil=True)
+_par = dict(parallel=True, fastmath=True, nogil=True, cache=True)
 
 
 @njit(**_par)

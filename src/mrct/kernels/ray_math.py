@@ -13,6 +13,10 @@ through pixel images", IEEE TMI 1(3), 1982). A ray is sampled once per column (r
 its major axis, the image is interpolated linearly (bilinearly in 3D) between the two (four)
 nearest pixel centres with zero outside the grid, and each sample is weighted by the ray
 length per step, ``ps / |cos|``. The adjoint scatters with the same weights.
+
+Developers: the CPU kernels are cached on disk by Numba (``cache=True``), and Numba only
+watches the file that defines a cached kernel. After editing this file, remove
+``src/mrct/kernels/__pycache__`` (``make clean-cache``) so the kernels are recompiled.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def build(jit, add2, add3):
 
     @jit
     def axis_range(p0, slope, n, lo_off, hi_off, n_major):
-        """Major-axis index range [a, b] where ``p0 + slope * (m - 0)`` lies in (lo_off, n + hi_off).
+        """Major-axis index range [a, b] where ``p0 + slope * m`` lies in (lo_off - 1, n + hi_off).
 
         ``p0`` is the minor coordinate at major index 0. Returns a possibly empty range
         (``a > b``).
@@ -55,7 +59,6 @@ def build(jit, add2, add3):
         if b > n_major - 1:
             b = n_major - 1
         return a, b
-
 
     @jit
     def ray_setup_2d(ox, oy, dx, dy, H, W, ps):
@@ -83,7 +86,6 @@ def build(jit, add2, add3):
         a, b = axis_range(p0, slope, W, 0.0, 0.0, H)
         return False, p0, slope, step, a, b
 
-
     @jit
     def ray_sum_2d(img, b, ox, oy, dx, dy, ps):
         """Joseph line integral of ``img[b]`` (shape (B, H, W)) along one ray."""
@@ -110,7 +112,6 @@ def build(jit, add2, add3):
                 if j0 + 1 >= 0 and j0 + 1 < W:
                     acc += f * img[b, i, j0 + 1]
         return acc * step
-
 
     @jit
     def ray_setup_3d(ox, oy, oz, dx, dy, dz, D, H, W, ps, pz):
@@ -162,7 +163,6 @@ def build(jit, add2, add3):
         a2, b2 = axis_range(q0, sq, W, 0.0, 0.0, D)
         return 0, p0, q0, sp, sq, step, max(a1, a2), min(b1, b2)
 
-
     @jit
     def bilinear_gather(vol, b, axis, m, p, q):
         """Bilinear sample of ``vol[b]`` on the plane ``axis = m`` at minor coordinates (p, q)."""
@@ -199,7 +199,6 @@ def build(jit, add2, add3):
                 acc += wp * wq * v
         return acc
 
-
     @jit
     def ray_sum_3d(vol, b, ox, oy, oz, dx, dy, dz, ps, pz):
         """Joseph line integral of ``vol[b]`` (shape (B, D, H, W)) along one 3D ray."""
@@ -214,7 +213,6 @@ def build(jit, add2, add3):
             acc += bilinear_gather(vol, b, axis, m, p0 + sp * m, q0 + sq * m)
         return acc * step
 
-
     @jit
     def linear_sample(row, t):
         """Linear interpolation of a 1D array at fractional index ``t`` (zero outside)."""
@@ -227,7 +225,6 @@ def build(jit, add2, add3):
         if i0 + 1 >= 0 and i0 + 1 < n:
             acc += f * row[i0 + 1]
         return acc
-
 
     @jit
     def fan_pixel_coords(x, y, c, s, mode, rs, rsd, inv_du, cu):

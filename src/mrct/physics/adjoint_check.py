@@ -21,7 +21,8 @@ def _randn(shape, dtype, gen, device):
     if dtype.is_complex:
         real = {torch.complex64: torch.float32, torch.complex128: torch.float64}[dtype]
         z = torch.complex(
-            torch.randn(shape, generator=gen, dtype=real), torch.randn(shape, generator=gen, dtype=real)
+            torch.randn(shape, generator=gen, dtype=real),
+            torch.randn(shape, generator=gen, dtype=real),
         )
         return z.to(device)
     return torch.randn(shape, generator=gen, dtype=dtype).to(device)

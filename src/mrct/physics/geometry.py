@@ -267,7 +267,9 @@ class ConeBeam(_Views):
         if len(shape) != 2:
             raise ValueError(f"det_shape must be (n_rows, n_cols), got {self.det_shape}")
         object.__setattr__(
-            self, "det_shape", (_positive_int("n_rows", shape[0]), _positive_int("n_cols", shape[1]))
+            self,
+            "det_shape",
+            (_positive_int("n_rows", shape[0]), _positive_int("n_cols", shape[1])),
         )
         sp = self.det_spacing
         sp = (sp, sp) if np.ndim(sp) == 0 else tuple(sp)
@@ -311,11 +313,7 @@ class ConeBeam(_Views):
         dv, du = self.det_spacing
         rows, cols = self.det_shape
         src = -self.source_distance * e_r
-        det00 = (
-            self.detector_distance * e_r
-            - (cols - 1) / 2 * du * e_u
-            - (rows - 1) / 2 * dv * e_z
-        )
+        det00 = self.detector_distance * e_r - (cols - 1) / 2 * du * e_u - (rows - 1) / 2 * dv * e_z
         return (
             np.ascontiguousarray(src),
             np.ascontiguousarray(det00),

@@ -112,7 +112,9 @@ class Radon(LinearOperator):
     def _use_cuda(self, t: torch.Tensor) -> bool:
         if t.is_cuda:
             if self.backend == "cpu":
-                raise ValueError("backend='cpu' but the tensor is on a CUDA device; move it with .cpu()")
+                raise ValueError(
+                    "backend='cpu' but the tensor is on a CUDA device; move it with .cpu()"
+                )
             return True
         if self.backend == "cuda":
             if not _cuda_sim():
@@ -305,7 +307,9 @@ class Radon(LinearOperator):
             short_scan = cover < 2 * math.pi - 1e-6
         if not short_scan:
             if cover < 2 * math.pi - 1e-6:
-                raise ValueError(f"full-scan reconstruction needs 2 pi of views; got {cover:.4f} rad")
+                raise ValueError(
+                    f"full-scan reconstruction needs 2 pi of views; got {cover:.4f} rad"
+                )
             return False, np.full(g.n_angles, 2 * math.pi / g.n_angles / 2)
         need = math.pi + 2 * fan_half_angle
         if cover < need - 1e-3 * need - np.median(np.diff(np.sort(g.angles))):

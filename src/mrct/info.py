@@ -56,10 +56,12 @@ def system_info() -> dict:
         "numba_cuda_available": False,
         "gpus": [],
     }
-    try:
-        info["numba_cuda_available"] = bool(cuda.is_available())
-    except Exception:  # a broken driver must not break `mrct info`
-        info["numba_cuda_available"] = False
+    # under the simulator numba.cuda.is_available() is always True: report the real device
+    if not info["cuda_simulator"]:
+        try:
+            info["numba_cuda_available"] = bool(cuda.is_available())
+        except Exception:  # a broken driver must not break `mrct info`
+            info["numba_cuda_available"] = False
     if info["torch_cuda_available"]:
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

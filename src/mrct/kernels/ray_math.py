@@ -52,6 +52,9 @@ def build(jit, add2, add3):
         m2 = (hi - p0) / slope
         if m1 > m2:
             m1, m2 = m2, m1
+        # a near-zero slope sends m1, m2 far beyond int64: clamp before converting
+        m1 = min(max(m1, -1.0), n_major + 0.0)
+        m2 = min(max(m2, -1.0), n_major + 0.0)
         a = int(math.floor(m1))
         b = int(math.ceil(m2))
         if a < 0:

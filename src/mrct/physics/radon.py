@@ -36,6 +36,23 @@ def _cuda_sim() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
+def _angular_weights(angles: np.ndarray, period: float) -> np.ndarray:
+    """Quadrature weights of view angles on a circle of length ``period``.
+
+    Each view gets half the gap to its neighbours (angles taken modulo ``period``), so
+    uneven or partial subsets (``subsample(k)`` with k not dividing the view count) and views
+    repeated a period apart are weighted correctly; equal spacing gives ``period / n``.
+    """
+    a = np.mod(angles, period)
+    order = np.argsort(a, kind="stable")
+    s = a[order]
+    gaps = np.diff(np.concatenate([s, s[:1] + period]))  # gap to the next view, circularly
+    w_sorted = 0.5 * (gaps + np.roll(gaps, 1))
+    w = np.empty_like(w_sorted)
+    w[order] = w_sorted
+    return w
+
+
 class Radon(LinearOperator):
     """X-ray transform for parallel, fan and cone-beam geometries.
 
@@ -218,12 +235,19 @@ class Radon(LinearOperator):
 
     # -- LinearOperator -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Project images ``(..., *image_shape)`` to ``(..., *geometry.proj_shape)``."""
+        """Project images ``(..., *image_shape)`` to ``(..., *geometry.proj_shape)``.
+
+        Complex images (e.g. MRI) are projected as real and imaginary parts.
+        """
+        if isinstance(x, torch.Tensor) and x.is_complex():
+            return torch.complex(self.forward(x.real), self.forward(x.imag))
         self._check(x, self.image_shape, "an image", "x")
         return apply_linear(x, self._forward_raw, self._adjoint_raw)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        """Exact adjoint (transpose): projections -> images."""
+        """Exact adjoint (transpose): projections -> images (complex: part by part)."""
+        if isinstance(y, torch.Tensor) and y.is_complex():
+            return torch.complex(self.adjoint(y.real), self.adjoint(y.imag))
         self._check(y, self.geometry.proj_shape, "projections", "y")
         return apply_linear(y, self._adjoint_raw, self._forward_raw)
 
@@ -235,7 +259,7 @@ class Radon(LinearOperator):
         Parameters
         ----------
         y : Tensor (..., *geometry.proj_shape)
-            Projections (line integrals).
+            Projections (line integrals); complex projections are filtered part by part.
         filter : {"ram-lak", "shepp-logan", "cosine", "hamming", "hann"}
             Window applied to the ramp filter.
         frequency_scaling : float in (0, 1]
@@ -251,14 +275,17 @@ class Radon(LinearOperator):
 
         Notes
         -----
-        Parallel beam: views are weighted by pi / n_angles, which assumes angles equally
-        spaced over a half or a full turn. Fan beam: Kak & Slaney eqs. (3.117) (arc) and
+        Parallel beam: each view is weighted by half the angular gap to its neighbours
+        (angles modulo pi), so uneven subsets and full turns are handled. Fan beam: Kak & Slaney eqs. (3.117) (arc) and
         (3.143) (flat); full scans weight each view by 2 pi / n_angles / 2, short scans use
         Parker weights. Cone beam: FDK (Feldkamp, Davis & Kress 1984) for a full circular
         scan. The backprojection is pixel-driven with linear (bilinear for FDK) interpolation
         on the detector, not the adjoint; it is differentiable through autograd of the filter
         only when gradients are not needed for the backprojection itself.
         """
+        if isinstance(y, torch.Tensor) and y.is_complex():
+            kw = dict(frequency_scaling=frequency_scaling, short_scan=short_scan)
+            return torch.complex(self.fbp(y.real, filter, **kw), self.fbp(y.imag, filter, **kw))
         self._check(y, self.geometry.proj_shape, "projections", "y")
         g = self.geometry
         with torch.no_grad():
@@ -297,7 +324,7 @@ class Radon(LinearOperator):
         g = self.geometry
         resp = ramp_kernel_fft(g.n_det, g.det_spacing, filter, frequency_scaling=fs)
         q = apply_filter(y, resp)
-        weights = np.full(g.n_angles, math.pi / g.n_angles)
+        weights = _angular_weights(g.angles, math.pi)
         return self._backproject(q, weights, 0, 0.0, 0.0)
 
     def _redundancy(self, short_scan, fan_half_angle):
@@ -310,7 +337,7 @@ class Radon(LinearOperator):
                 raise ValueError(
                     f"full-scan reconstruction needs 2 pi of views; got {cover:.4f} rad"
                 )
-            return False, np.full(g.n_angles, 2 * math.pi / g.n_angles / 2)
+            return False, _angular_weights(g.angles, 2 * math.pi) / 2
         need = math.pi + 2 * fan_half_angle
         if cover < need - 1e-3 * need - np.median(np.diff(np.sort(g.angles))):
             raise ValueError(

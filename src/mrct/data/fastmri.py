@@ -1,0 +1,462 @@
+"""Read and write fastMRI HDF5 files; a torch ``Dataset`` over their slices.
+
+Layout (one volume per file; ``fastmri/data/mri_data.py``, ``fastmri/data/README.md``):
+
+* ``kspace``: complex64, ``(S, C, H, W)`` multi-coil or ``(S, H, W)`` single-coil; ``W`` is
+  the phase-encoding direction (already undersampled in test/challenge files);
+* ``reconstruction_rss`` (multi-coil) / ``reconstruction_esc`` (single-coil): float32
+  ``(S, h, w)`` targets, usually 320 x 320 (absent from test/challenge files);
+* ``mask``: ``(W,)`` sampling mask (test/challenge files only);
+* ``ismrmrd_header``: scalar ISMRMRD XML string (h5py returns ``bytes``; decoded here);
+* root attributes: ``acquisition``, ``max``, ``norm``, ``patient_id``, and in test files
+  ``acceleration`` and ``num_low_frequency``.
+
+From the header, as fastMRI's ``SliceDataset``: ``encoding_size`` and ``recon_size``
+(``encoding/{encodedSpace,reconSpace}/matrixSize/{x,y,z}``) and
+``padding_left = encoding_size[1] // 2 - center``, ``padding_right = padding_left + maximum + 1``
+from ``encoding/encodingLimits/kspace_encoding_step_1``.
+
+Files are opened per access (one slice is read at a time); :class:`FastMRIDataset` opens its
+file in every ``__getitem__`` and never keeps a handle, which avoids the h5py memory growth
+with ``DataLoader`` workers reported in fastMRI #215.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import h5py
+import numpy as np
+import torch.utils.data
+
+from mrct.io import atomic_path
+
+__all__ = [
+    "FastMRIFile",
+    "FastMRIDataset",
+    "FastMRISample",
+    "parse_ismrmrd_header",
+    "read_fastmri",
+    "write_fastmri",
+]
+
+ISMRMRD_NAMESPACE = "http://www.ismrm.org/ISMRMRD"
+_TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")
+
+
+# ---------------------------------------------------------------------------------- header
+
+
+def _decode(value) -> Any:
+    """bytes -> str, numpy scalars -> Python scalars (for header and attribute values)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, bytes | np.bytes_):
+        return bytes(value).decode("utf-8")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def parse_ismrmrd_header(header: str | bytes) -> dict:
+    """Sizes and padding of a fastMRI ISMRMRD header, as fastMRI's ``_retrieve_metadata``.
+
+    Parameters
+    ----------
+    header : str or bytes
+        The ISMRMRD XML document (root ``ismrmrdHeader`` in the ISMRMRD namespace).
+
+    Returns
+    -------
+    dict
+        ``encoding_size`` and ``recon_size`` (tuples ``(x, y, z)`` of int),
+        ``padding_left`` and ``padding_right`` (int: k-space columns outside
+        ``[padding_left, padding_right)`` were not acquired).
+
+    Raises
+    ------
+    ValueError
+        If the XML is malformed or lacks one of those elements.
+    """
+    try:
+        root = ET.fromstring(header)
+    except ET.ParseError as e:
+        raise ValueError(f"ismrmrd_header is not valid XML: {e}") from e
+    ns = {"i": ISMRMRD_NAMESPACE}
+
+    def query(*path: str) -> int:
+        # fastMRI's et_query: nested descendant search './/ns:a//ns:b...'
+        q = "." + "".join(f"//i:{p}" for p in path)
+        el = root.find(q, ns)
+        if el is None or el.text is None:
+            raise ValueError(
+                f"ismrmrd_header lacks {'/'.join(path)} (in namespace {ISMRMRD_NAMESPACE})"
+            )
+        return int(el.text)
+
+    enc = ("encoding", "encodedSpace", "matrixSize")
+    rec = ("encoding", "reconSpace", "matrixSize")
+    lims = ("encoding", "encodingLimits", "kspace_encoding_step_1")
+    enc_size = tuple(query(*enc, a) for a in "xyz")
+    recon_size = tuple(query(*rec, a) for a in "xyz")
+    center = query(*lims, "center")
+    maximum = query(*lims, "maximum") + 1
+    padding_left = enc_size[1] // 2 - center
+    return {
+        "encoding_size": enc_size,
+        "recon_size": recon_size,
+        "padding_left": padding_left,
+        "padding_right": padding_left + maximum,
+    }
+
+
+# ------------------------------------------------------------------------------------ file
+
+
+class FastMRIFile:
+    """An open fastMRI HDF5 file, read lazily one slice at a time.
+
+    Use as a context manager (or call :meth:`close`)::
+
+        with FastMRIFile("file1000001.h5") as f:
+            k = f.kspace(10)         # (C, H, W) complex64
+            t = f.target(10)         # (320, 320) float32, or None in test files
+
+    Parameters
+    ----------
+    path : str or PathLike
+
+    Attributes
+    ----------
+    path : Path
+    shape : tuple of int
+        Shape of the ``kspace`` dataset, ``(S, C, H, W)`` or ``(S, H, W)``.
+    n_slices : int
+    multicoil : bool
+    attrs : dict
+        Root attributes (bytes decoded, numpy scalars as Python scalars).
+    header : str or None
+        The ISMRMRD XML header.
+    mask : ndarray or None
+        The ``mask`` dataset (``(W,)``), in test/challenge files.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not readable HDF5, or has no usable ``kspace`` dataset.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"No such file or directory: '{self.path}'")
+        try:
+            self._h5 = h5py.File(self.path, "r")
+        except OSError as e:
+            raise ValueError(f"{self.path} is not a readable HDF5 file: {e}") from e
+        try:
+            self._validate()
+        except BaseException:
+            self._h5.close()
+            raise
+
+    def _validate(self) -> None:
+        h5 = self._h5
+        if "kspace" not in h5 or not isinstance(h5["kspace"], h5py.Dataset):
+            raise ValueError(
+                f"{self.path} has no 'kspace' dataset; a fastMRI file holds complex64 kspace of "
+                f"shape (slices, coils, H, W) or (slices, H, W) (found: {sorted(h5.keys())})"
+            )
+        ds = h5["kspace"]
+        if ds.ndim not in (3, 4) or ds.dtype.kind != "c":
+            raise ValueError(
+                f"{self.path}: 'kspace' must be complex of shape (slices, coils, H, W) or "
+                f"(slices, H, W), got dtype {ds.dtype} and shape {ds.shape}"
+            )
+
+    # -- context management ------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HDF5 file."""
+        if getattr(self, "_h5", None) is not None:
+            self._h5.close()
+            self._h5 = None
+
+    def __enter__(self) -> FastMRIFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h5 is None else f"shape={self.shape}"
+        return f"FastMRIFile('{self.path}', {state})"
+
+    @property
+    def h5(self) -> h5py.File:
+        """The underlying open ``h5py.File``."""
+        if self._h5 is None:
+            raise ValueError(f"{self.path} is closed")
+        return self._h5
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.h5["kspace"].shape)
+
+    @property
+    def n_slices(self) -> int:
+        return self.shape[0]
+
+    @property
+    def multicoil(self) -> bool:
+        return len(self.shape) == 4
+
+    def __len__(self) -> int:
+        return self.n_slices
+
+    @property
+    def attrs(self) -> dict:
+        return {k: _decode(v) for k, v in self.h5.attrs.items()}
+
+    @property
+    def header(self) -> str | None:
+        if "ismrmrd_header" not in self.h5:
+            return None
+        return _decode(self.h5["ismrmrd_header"][()])
+
+    @property
+    def metadata(self) -> dict:
+        """:func:`parse_ismrmrd_header` of the header (empty when there is no header)."""
+        header = self.header
+        return {} if header is None else parse_ismrmrd_header(header)
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        return np.asarray(self.h5["mask"]) if "mask" in self.h5 else None
+
+    @property
+    def target_key(self) -> str | None:
+        """``reconstruction_rss`` (multi-coil) or ``reconstruction_esc`` (single-coil) when
+        present (else the other one when present), or None."""
+        order = _TARGET_KEYS if self.multicoil else _TARGET_KEYS[::-1]
+        for key in order:
+            if key in self.h5:
+                return key
+        return None
+
+    # -- data --------------------------------------------------------------------------------
+    def _index(self, i: int | None) -> Any:
+        if i is None:
+            return ()
+        i = int(i)
+        n = self.n_slices
+        if not -n <= i < n:
+            raise IndexError(f"slice {i} is out of range for {self.path} with {n} slices")
+        return i % n
+
+    def kspace(self, i: int | None = None) -> np.ndarray:
+        """k-space of slice ``i`` (``(C, H, W)`` or ``(H, W)``), or of all slices when ``i``
+        is None, as complex64."""
+        return np.asarray(self.h5["kspace"][self._index(i)], dtype=np.complex64)
+
+    def target(self, i: int | None = None, key: str | None = None) -> np.ndarray | None:
+        """Target image of slice ``i`` (all slices when None) as float32, or None when the
+        file has none (test/challenge files).
+
+        Parameters
+        ----------
+        key : {"reconstruction_rss", "reconstruction_esc"}, optional
+            Which target; default :attr:`target_key`.
+        """
+        key = key or self.target_key
+        if key is None:
+            return None
+        if key not in self.h5:
+            raise KeyError(f"{self.path} has no '{key}' dataset")
+        return np.asarray(self.h5[key][self._index(i)], dtype=np.float32)
+
+
+def read_fastmri(path: str | os.PathLike) -> FastMRIFile:
+    """Open a fastMRI HDF5 file for lazy reading (see :class:`FastMRIFile`)."""
+    return FastMRIFile(path)
+
+
+def write_fastmri(
+    path: str | os.PathLike,
+    kspace: np.ndarray,
+    reconstruction_rss: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    header: str | bytes | None = None,
+    attrs: dict | None = None,
+    *,
+    reconstruction_esc: np.ndarray | None = None,
+) -> Path:
+    """Write a volume in the fastMRI HDF5 layout, atomically.
+
+    The file is written under a temporary name in the destination folder and renamed with
+    ``os.replace``, so a reader never sees a half-written file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination ``.h5`` file (overwritten).
+    kspace : ndarray, complex, shape (S, C, H, W) or (S, H, W)
+        Stored as complex64.
+    reconstruction_rss, reconstruction_esc : ndarray, shape (S, h, w), optional
+        Targets, stored as float32.
+    mask : ndarray, shape (W,), optional
+        Sampling mask (test/challenge layout), stored with its dtype.
+    header : str or bytes, optional
+        ISMRMRD XML; a ``str`` is stored as an HDF5 variable-length UTF-8 string, ``bytes`` as
+        a fixed-length byte string (as fastMRI's own test files); both read back as ``str``.
+    attrs : dict, optional
+        Root attributes (``acquisition``, ``max``, ``norm``, ``patient_id``, ...).
+
+    Returns
+    -------
+    Path
+    """
+    kspace = np.asarray(kspace)
+    if kspace.ndim not in (3, 4):
+        raise ValueError(
+            f"kspace must have shape (slices, coils, H, W) or (slices, H, W), got {kspace.shape}"
+        )
+    if not (np.iscomplexobj(kspace) or np.issubdtype(kspace.dtype, np.floating)):
+        raise TypeError(f"kspace must be complex, got dtype {kspace.dtype}")
+    n_slices = kspace.shape[0]
+    targets = {}
+    for name, arr in (
+        ("reconstruction_rss", reconstruction_rss),
+        ("reconstruction_esc", reconstruction_esc),
+    ):
+        if arr is None:
+            continue
+        arr = np.asarray(arr)
+        if arr.ndim != 3 or arr.shape[0] != n_slices:
+            raise ValueError(
+                f"{name} must have shape ({n_slices}, h, w) (one image per slice), got {arr.shape}"
+            )
+        if np.iscomplexobj(arr):
+            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+        targets[name] = arr.astype(np.float32)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.ndim != 1 or mask.shape[0] != kspace.shape[-1]:
+            raise ValueError(
+                f"mask must have shape ({kspace.shape[-1]},) (one entry per k-space column), "
+                f"got {mask.shape}"
+            )
+    if header is not None and not isinstance(header, str | bytes):
+        raise TypeError(f"header must be str or bytes, got {type(header).__name__}")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("kspace", data=kspace.astype(np.complex64))
+            for name, arr in targets.items():
+                f.create_dataset(name, data=arr)
+            if mask is not None:
+                f.create_dataset("mask", data=mask)
+            if header is not None:
+                if isinstance(header, str):
+                    f.create_dataset("ismrmrd_header", data=header, dtype=h5py.string_dtype())
+                else:
+                    f.create_dataset("ismrmrd_header", data=np.bytes_(header))
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+    return path
+
+
+# --------------------------------------------------------------------------------- dataset
+
+
+class FastMRISample(NamedTuple):
+    """One slice, in the order fastMRI's ``SliceDataset`` passes it to a transform."""
+
+    kspace: np.ndarray
+    """complex64, ``(C, H, W)`` or ``(H, W)``"""
+    mask: np.ndarray | None
+    """the file's ``mask`` dataset, or None"""
+    target: np.ndarray | None
+    """float32 ``(h, w)``, or None"""
+    attrs: dict
+    """root attributes updated with :func:`parse_ismrmrd_header`'s fields"""
+    fname: str
+    """file name (no folder)"""
+    slice_num: int
+
+
+class FastMRIDataset(torch.utils.data.Dataset):
+    """Map-style dataset over every slice of every fastMRI file in a folder.
+
+    The index is built from the ``kspace`` shapes (and headers) only; each item opens its file,
+    reads one slice and closes it. Items are :class:`FastMRISample` tuples, or
+    ``transform(kspace, mask, target, attrs, fname, slice_num)`` when a transform is given,
+    the call signature of fastMRI's ``SliceDataset`` (so fastMRI transforms plug in).
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        Folder of ``.h5`` files (sorted by name).
+    transform : callable, optional
+    pattern : str
+        Glob pattern of the files (``"*.h5"``; ``"**/*.h5"`` to recurse).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` does not exist.
+    ValueError
+        If it holds no matching file, or a file is not a fastMRI HDF5 file (the message names
+        it).
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        transform: Callable | None = None,
+        *,
+        pattern: str = "*.h5",
+    ):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"No such folder: '{self.folder}'")
+        self.transform = transform
+        self.files = sorted(p for p in self.folder.glob(pattern) if p.is_file())
+        if not self.files:
+            raise ValueError(f"no files matching '{pattern}' in {self.folder}")
+        self.samples: list[tuple[Path, int]] = []
+        self._metadata: dict[Path, dict] = {}
+        for p in self.files:
+            with FastMRIFile(p) as f:
+                try:
+                    self._metadata[p] = f.metadata
+                except ValueError as e:
+                    raise ValueError(f"{p}: {e}") from e
+                self.samples.extend((p, i) for i in range(f.n_slices))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, i = self.samples[index]
+        with FastMRIFile(path) as f:
+            kspace = f.kspace(i)
+            mask = f.mask
+            target = f.target(i)
+            attrs = f.attrs
+        attrs.update(self._metadata[path])
+        if self.transform is None:
+            return FastMRISample(kspace, mask, target, attrs, path.name, i)
+        return self.transform(kspace, mask, target, attrs, path.name, i)

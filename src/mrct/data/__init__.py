@@ -30,6 +30,7 @@ from .phantoms import (
     shepp_logan_ellipsoids,
     shepp_logan_ellipsoids_for_grid,
 )
+from .masks import EquispacedMask, RandomMask, poisson_disc_mask
 from .readers import CANONICAL_AXCODES, Volume, read_dicom, read_dicom_series, read_nifti
 from .shared import (
     SharedDataMissing,
@@ -41,6 +42,15 @@ from .shared import (
 )
 
 __all__ = [
+    "EquispacedMask",
+    "RandomMask",
+    "poisson_disc_mask",
+    "FastMRIFile",
+    "FastMRIDataset",
+    "FastMRISample",
+    "parse_ismrmrd_header",
+    "read_fastmri",
+    "write_fastmri",
     "CANONICAL_AXCODES",
     "SharedDataMissing",
     "Volume",
@@ -70,3 +80,16 @@ __all__ = [
     "shepp_logan_ellipsoids",
     "shepp_logan_ellipsoids_for_grid",
 ]
+
+
+_FASTMRI = {"FastMRIFile", "FastMRIDataset", "FastMRISample", "parse_ismrmrd_header",
+            "read_fastmri", "write_fastmri"}  # fmt: skip
+
+
+def __getattr__(name):
+    # fastMRI files come with a torch Dataset: import torch only when they are asked for
+    if name in _FASTMRI:
+        from . import fastmri
+
+        return getattr(fastmri, name)
+    raise AttributeError(f"module 'mrct.data' has no attribute {name!r}")

@@ -21,9 +21,50 @@ from .operator import (
     ScaledOperator,
     SumOperator,
 )
+from .artefacts import add_complex_noise, cartesian_rigid_motion, radial_rigid_motion, rotate_image
+from .cartesian import CartesianMRI, rss
+from .coils import birdcage_maps, espirit_maps
+from .fft import FFT2c, FFT3c, fft2c, fft3c, fftnc, ifft2c, ifft3c, ifftnc
+from .nufft import NUFFT, ToeplitzNormal, nufft_kernel_params
+from .radial_sinogram import radial_to_sinogram, sinogram_to_radial
 from .radon import Radon
+from .trajectories import (
+    GOLDEN_ANGLE,
+    pipe_menon_density,
+    radial_angles,
+    radial_density,
+    radial_trajectory,
+    spiral_trajectory,
+)
 
 __all__ = [
+    "add_complex_noise",
+    "cartesian_rigid_motion",
+    "radial_rigid_motion",
+    "rotate_image",
+    "CartesianMRI",
+    "rss",
+    "birdcage_maps",
+    "espirit_maps",
+    "FFT2c",
+    "FFT3c",
+    "fft2c",
+    "fft3c",
+    "fftnc",
+    "ifft2c",
+    "ifft3c",
+    "ifftnc",
+    "NUFFT",
+    "ToeplitzNormal",
+    "nufft_kernel_params",
+    "radial_to_sinogram",
+    "sinogram_to_radial",
+    "GOLDEN_ANGLE",
+    "pipe_menon_density",
+    "radial_angles",
+    "radial_density",
+    "radial_trajectory",
+    "spiral_trajectory",
     "ParallelBeam",
     "FanBeam",
     "ConeBeam",

@@ -31,7 +31,7 @@ GOLDEN_ANGLE = math.pi * 2 / (1 + math.sqrt(5))
 def radial_angles(n_spokes: int, golden: bool = True, tiny: int | None = None) -> np.ndarray:
     """Spoke angles (radians): uniform over [0, pi), golden angle, or tiny golden angle.
 
-    ``tiny=N`` uses the N-th tiny golden angle ``pi / (N + tau)``, tau the golden ratio
+    ``tiny=N`` uses the N-th tiny golden angle ``pi / (N - 1 + tau)``, tau the golden ratio
     (Wundrak et al., MRM 75(6), 2016): N = 1 is the golden angle, N = 7 gives 23.63 deg.
     """
     if int(n_spokes) != n_spokes or n_spokes < 1:
@@ -41,7 +41,7 @@ def radial_angles(n_spokes: int, golden: bool = True, tiny: int | None = None) -
         if int(tiny) != tiny or tiny < 1:
             raise ValueError(f"tiny must be a positive integer, got {tiny}")
         tau = (1 + math.sqrt(5)) / 2
-        return np.mod(i * math.pi / (tiny + tau), 2 * math.pi)
+        return np.mod(i * math.pi / (tiny - 1 + tau), 2 * math.pi)
     if golden:
         return np.mod(i * GOLDEN_ANGLE, 2 * math.pi)
     return i * math.pi / n_spokes

@@ -1,0 +1,197 @@
+"""NUFFT against the exact non-uniform DFT; adjoint, autograd, Toeplitz, density, sinogram."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mrct.data import shepp_logan
+from mrct.physics import (
+    NUFFT,
+    Radon,
+    check_adjoint,
+    fft2c,
+    pipe_menon_density,
+    radial_angles,
+    radial_density,
+    radial_to_sinogram,
+    radial_trajectory,
+    sinogram_to_radial,
+    spiral_trajectory,
+)
+
+
+def ndft_matrix(k, H, W):
+    ri = np.arange(H) - H // 2
+    rj = np.arange(W) - W // 2
+    ph = k[:, 0, None, None] * ri[None, :, None] + k[:, 1, None, None] * rj[None, None, :]
+    return np.exp(-1j * ph).reshape(len(k), -1)
+
+
+def rel(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    H, W, M = 20, 17, 250
+    k = rng.uniform(-math.pi, math.pi, (M, 2))
+    x = rng.standard_normal((2, H, W)) + 1j * rng.standard_normal((2, H, W))
+    y = rng.standard_normal((2, M)) + 1j * rng.standard_normal((2, M))
+    return k, x, y, ndft_matrix(k, H, W)
+
+
+@pytest.mark.parametrize("eps", [1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
+def test_matches_exact_ndft_within_eps(problem, eps):
+    k, x, y, E = problem
+    F = NUFFT(torch.from_numpy(k), x.shape[-2:], eps=eps)
+    f = F(torch.from_numpy(x)).numpy()
+    a = F.adjoint(torch.from_numpy(y)).numpy()
+    assert rel(f, x.reshape(2, -1) @ E.T) <= eps
+    assert rel(a.reshape(2, -1), y @ E.conj()) <= eps
+
+
+def test_complex64_accuracy(problem):
+    k, x, y, E = problem
+    F = NUFFT(torch.from_numpy(k), x.shape[-2:], eps=1e-4)
+    f = F(torch.from_numpy(x).to(torch.complex64))
+    assert f.dtype == torch.complex64
+    assert rel(f.numpy(), x.reshape(2, -1) @ E.T) <= 1e-4
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+def test_adjoint(problem, dtype):
+    k = problem[0]
+    F = NUFFT(torch.from_numpy(k), (20, 17), eps=1e-6)
+    check_adjoint(F, (3, 20, 17), dtype=dtype)
+
+
+def test_cartesian_points_equal_scaled_fft():
+    H, W = 16, 12
+    kr = 2 * np.pi * (np.arange(H) - H // 2) / H
+    kc = 2 * np.pi * (np.arange(W) - W // 2) / W
+    k = np.stack(np.meshgrid(kr, kc, indexing="ij"), -1).reshape(-1, 2)
+    x = torch.randn(H, W, dtype=torch.complex128)
+    f = NUFFT(torch.from_numpy(k), (H, W), eps=1e-8)(x).reshape(H, W)
+    torch.testing.assert_close(f, math.sqrt(H * W) * fft2c(x), rtol=1e-7, atol=1e-7)
+
+
+def test_trajectory_shape_is_kept_and_batches_broadcast():
+    traj = radial_trajectory(6, 16)
+    F = NUFFT(traj, (12, 12))
+    y = F(torch.randn(2, 3, 12, 12, dtype=torch.complex128))
+    assert y.shape == (2, 3, 6, 16)
+    assert F.adjoint(y).shape == (2, 3, 12, 12)
+    assert NUFFT(radial_trajectory(6, 16, flatten=True), (12, 12)).out_shape == (96,)
+
+
+def test_gradients_wrt_data_and_trajectory():
+    rng = np.random.default_rng(1)
+    k = torch.tensor(rng.uniform(-3, 3, (7, 2)), requires_grad=True)
+    F = NUFFT(k, (5, 6), eps=1e-10)
+    x = torch.randn(5, 6, dtype=torch.complex128, requires_grad=True)
+    y = torch.randn(7, dtype=torch.complex128, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda xx, kk: _with_traj(F, kk)(xx), (x, k), atol=1e-6)
+    assert torch.autograd.gradcheck(lambda yy, kk: _with_traj(F, kk).adjoint(yy), (y, k),
+                                    atol=1e-6)  # fmt: skip
+
+
+def _with_traj(F, k):
+    F.traj = k
+    F._dev = {key: v for key, v in F._dev.items() if key[0] != "coords"}
+    return F
+
+
+def test_toeplitz_normal_matches_two_transforms():
+    traj = radial_trajectory(20, 32)
+    F = NUFFT(traj, (16, 16), eps=1e-8)
+    x = torch.randn(2, 16, 16, dtype=torch.complex128)
+    w = radial_density(traj)
+    torch.testing.assert_close(F.normal()(x), F.adjoint(F(x)), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(F.normal(w)(x), F.adjoint(w * F(x)), rtol=1e-6, atol=1e-8)
+    check_adjoint(F.normal(), (16, 16), dtype=torch.complex128, rtol=1e-8)
+
+
+def test_density_compensated_gridding_reconstructs():
+    traj = radial_trajectory(201, 128)
+    x = torch.from_numpy(shepp_logan((64, 64))).to(torch.complex128)
+    F = NUFFT(traj, (64, 64))
+    k = F(x)
+    for w in (radial_density(traj), pipe_menon_density(traj, (64, 64))):
+        rec = F.adjoint(w * k).real
+        assert rel(rec.numpy(), x.real.numpy()) < 0.13
+        assert float(rec.mean() / x.real.mean()) == pytest.approx(1.0, abs=0.06)
+    # a radial trajectory covers the disc |k| < pi: total weight pi / 4
+    assert float(radial_density(traj).sum()) == pytest.approx(math.pi / 4, rel=1e-2)
+
+
+def test_pipe_menon_on_a_spiral_is_finite_and_positive():
+    traj = spiral_trajectory(8, 200)
+    w = pipe_menon_density(traj, (32, 32))
+    assert w.shape == (8, 200) and bool((w > 0).all()) and bool(torch.isfinite(w).all())
+
+
+@pytest.mark.parametrize("golden", [False, True])
+def test_radial_to_sinogram_round_trip_and_fbp(golden):
+    n = 64
+    traj = radial_trajectory(180, 2 * n, golden=golden)
+    ang = radial_angles(180, golden)
+    x = torch.from_numpy(shepp_logan((n, n))).double()
+    F = NUFFT(traj, (n, n))
+    k = F(x.to(torch.complex128))
+    sino, geo = radial_to_sinogram(k, ang, (n, n))
+    A = Radon(geo, (n, n))
+    assert rel(sino.real.numpy(), A(x).numpy()) < 0.03  # Fourier slice theorem
+    torch.testing.assert_close(sinogram_to_radial(sino, ang, (n, n)), k)
+    rec = A.fbp(sino.real)
+    grid = F.adjoint(radial_density(traj) * k).real
+    c = (n - 1) / 2
+    yy, xx = np.mgrid[:n, :n]
+    m = torch.from_numpy(np.hypot(yy - c, xx - c) < n / 2 - 2)
+    assert rel(rec[m].numpy(), grid[m].numpy()) < 0.15
+    assert rel(rec[m].numpy(), x[m].numpy()) < 0.2  # 64 x 64: edges dominate
+
+
+def test_radial_trajectory_definition():
+    t = radial_trajectory(5, 8, golden=False)
+    assert t.shape == (5, 8, 2)
+    assert bool((t >= -math.pi).all() and (t < math.pi).all())
+    torch.testing.assert_close(t[:, 4], torch.zeros(5, 2, dtype=torch.float64))
+    ang = radial_angles(3, golden=True)
+    assert np.rad2deg(ang[1]) == pytest.approx(111.246, abs=1e-3)
+    assert np.rad2deg(radial_angles(2, tiny=7)[1]) == pytest.approx(23.628, abs=1e-3)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"\[-pi, pi\)"):
+        NUFFT(torch.tensor([[0.0, 3.2]]), (8, 8))
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
+        NUFFT(torch.zeros(5, 3), (8, 8))
+    with pytest.raises(TypeError, match="real floating"):
+        NUFFT(torch.zeros(5, 2, dtype=torch.complex64), (8, 8))
+    with pytest.raises(ValueError, match="eps"):
+        NUFFT(torch.zeros(5, 2), (8, 8), eps=2.0)
+    F = NUFFT(torch.zeros(5, 2), (8, 8))
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 8, 8\)"):
+        F(torch.zeros(8, 9, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="complex64 or complex128"):
+        F(torch.zeros(8, 8, dtype=torch.int64))
+    with pytest.raises(ValueError, match="NaN"):
+        F(torch.full((8, 8), float("nan"), dtype=torch.complex64))
+
+
+@pytest.mark.cuda
+def test_cuda_kernels_match_cpu(cuda_backend, problem):
+    device, backend = cuda_backend
+    k, x, y, _ = problem
+    k, x, y = k[:40], x[:1], y[:1, :40]
+    cpu = NUFFT(torch.from_numpy(k), x.shape[-2:], eps=1e-3)
+    gpu = NUFFT(torch.from_numpy(k).to(device), x.shape[-2:], eps=1e-3, backend=backend)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    torch.testing.assert_close(gpu(xt.to(device)).cpu(), cpu(xt), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(gpu.adjoint(yt.to(device)).cpu(), cpu.adjoint(yt), rtol=1e-10,
+                               atol=1e-10)  # fmt: skip
+    check_adjoint(gpu, (1, *x.shape[-2:]), dtype=torch.complex128, device=device)

@@ -16,6 +16,7 @@ from .line_integrals import (
     fan_beam_sinogram,
     parallel_beam_sinogram,
 )
+from .masks import EquispacedMask, RandomMask, poisson_disc_mask
 from .phantoms import (
     ellipse_phantom_values,
     ellipsoid_phantom_values,
@@ -30,7 +31,6 @@ from .phantoms import (
     shepp_logan_ellipsoids,
     shepp_logan_ellipsoids_for_grid,
 )
-from .masks import EquispacedMask, RandomMask, poisson_disc_mask
 from .readers import CANONICAL_AXCODES, Volume, read_dicom, read_dicom_series, read_nifti
 from .shared import (
     SharedDataMissing,

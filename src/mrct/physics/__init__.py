@@ -1,7 +1,11 @@
 """Operators and geometries for torch users; every linear operator has an exact adjoint."""
 
 from .adjoint_check import adjoint_error, check_adjoint
+from .artefacts import add_complex_noise, cartesian_rigid_motion, radial_rigid_motion, rotate_image
 from .autograd import apply_linear
+from .cartesian import CartesianMRI, rss
+from .coils import birdcage_maps, espirit_maps
+from .fft import FFT2c, FFT3c, fft2c, fft3c, fftnc, ifft2c, ifft3c, ifftnc
 from .geometry import (
     ConeBeam,
     FanBeam,
@@ -10,6 +14,7 @@ from .geometry import (
     short_scan_angles,
     uniform_angles,
 )
+from .nufft import NUFFT, ToeplitzNormal, nufft_kernel_params
 from .operator import (
     AdjointOperator,
     ComposedOperator,
@@ -21,11 +26,6 @@ from .operator import (
     ScaledOperator,
     SumOperator,
 )
-from .artefacts import add_complex_noise, cartesian_rigid_motion, radial_rigid_motion, rotate_image
-from .cartesian import CartesianMRI, rss
-from .coils import birdcage_maps, espirit_maps
-from .fft import FFT2c, FFT3c, fft2c, fft3c, fftnc, ifft2c, ifft3c, ifftnc
-from .nufft import NUFFT, ToeplitzNormal, nufft_kernel_params
 from .radial_sinogram import radial_to_sinogram, sinogram_to_radial
 from .radon import Radon
 from .trajectories import (

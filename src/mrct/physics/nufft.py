@@ -153,11 +153,14 @@ class NUFFT(LinearOperator):
         self.eps = float(eps)
         self.backend = backend
         self.width, self.beta = nufft_kernel_params(self.eps)
-        self.grid_shape = tuple(_smooth_size(max(_OVERSAMPLING * n, 2 * self.width)) for n in image_shape)
+        self.grid_shape = tuple(
+            _smooth_size(max(_OVERSAMPLING * n, 2 * self.width)) for n in image_shape
+        )
         self.traj = t  # kept as given (may require grad)
         self._coeffs = _tap_polynomials(self.width, self.beta)
         self._phi = [
-            _kernel_ft(n, g, self.width, self.beta) for n, g in zip(image_shape, self.grid_shape)
+            _kernel_ft(n, g, self.width, self.beta)
+            for n, g in zip(image_shape, self.grid_shape, strict=True)
         ]
         flat = td.reshape(-1, 2).to(torch.float64).cpu().numpy()
         # sort points by coarse grid cell (16 x 16 cells) for memory locality

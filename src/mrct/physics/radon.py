@@ -276,8 +276,9 @@ class Radon(LinearOperator):
         Notes
         -----
         Parallel beam: each view is weighted by half the angular gap to its neighbours
-        (angles modulo pi), so uneven subsets and full turns are handled. Fan beam: Kak & Slaney eqs. (3.117) (arc) and
-        (3.143) (flat); full scans weight each view by 2 pi / n_angles / 2, short scans use
+        (angles modulo pi), so uneven subsets and full turns are handled. Fan beam: Kak &
+        Slaney eqs. (3.117) (arc) and (3.143) (flat); full scans weight each view by half its
+        angular gap (modulo 2 pi) times 1/2, short scans use
         Parker weights. Cone beam: FDK (Feldkamp, Davis & Kress 1984) for a full circular
         scan. The backprojection is pixel-driven with linear (bilinear for FDK) interpolation
         on the detector, not the adjoint; it is differentiable through autograd of the filter

@@ -119,6 +119,24 @@ def adjoint_2d(sino, origins, dirs, ps, out):
     _reduce_chunks(bufs, out)
 
 
+@njit(fastmath=True, nogil=True, cache=True)
+def _affine_range(t0, dt, lo, hi, n):
+    """Integer range [a, b) of j in [0, n) with lo < t0 + j dt < hi (conservative by one)."""
+    if dt == 0.0:
+        if lo < t0 < hi:
+            return 0, n
+        return 0, 0
+    j1 = (lo - t0) / dt
+    j2 = (hi - t0) / dt
+    if j1 > j2:
+        j1, j2 = j2, j1
+    j1 = min(max(j1, -1.0), n + 0.0)
+    j2 = min(max(j2, -1.0), n + 0.0)
+    a = max(int(np.floor(j1)), 0)
+    b = min(int(np.ceil(j2)) + 1, n)
+    return a, b
+
+
 @njit(**_par)
 def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
     """Pixel-driven backprojection of filtered projections (the FBP back end).
@@ -152,19 +170,32 @@ def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
             row = sino[b, v]
             pu0 = x0 * c + y * s  # p . e_u at column 0; grows by ps * c per column
             pr0 = -x0 * s + y * c  # p . e_r at column 0; grows by -ps * s per column
+            if mode == 0:
+                # parallel beam: the bin is affine in j, t = t0 + j dt. Columns whose t lies
+                # in (-1, N) touch the detector; inside [0, N - 1) both neighbours exist.
+                t0 = pu0 * inv_du + cu
+                dt = ps * c * inv_du
+                j_lo, j_hi = _affine_range(t0, dt, -1.0, N + 0.0, W)
+                for j in range(j_lo, j_hi):
+                    t = t0 + j * dt
+                    i0 = int(t + 1.0) - 1
+                    f = t - i0
+                    if i0 >= 0 and i0 < N - 1:
+                        acc[j] += wv * (row[i0] + f * (row[i0 + 1] - row[i0]))
+                    elif i0 == -1:
+                        acc[j] += wv * f * row[0]
+                    elif i0 == N - 1:
+                        acc[j] += wv * (1.0 - f) * row[N - 1]
+                continue
             for j in range(W):
                 pu = pu0 + j * ps * c
-                if mode == 0:
-                    t = pu * inv_du + cu
-                    w = wv
+                L = rs + pr0 - j * ps * s
+                if mode == 1:
+                    t = rsd * pu / L * inv_du + cu
+                    w = wv * (rs * rs) / (L * L)
                 else:
-                    L = rs + pr0 - j * ps * s
-                    if mode == 1:
-                        t = rsd * pu / L * inv_du + cu
-                        w = wv * (rs * rs) / (L * L)
-                    else:
-                        t = np.arctan2(pu, L) * rsd * inv_du + cu
-                        w = wv / (pu * pu + L * L)
+                    t = np.arctan2(pu, L) * rsd * inv_du + cu
+                    w = wv / (pu * pu + L * L)
                 if t <= -1.0 or t >= N:
                     continue
                 i0 = int(t + 1.0) - 1  # floor for t > -1

@@ -62,9 +62,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
+# Peers live in their own environment (.venv-bench) so they never disturb .venv. deepinv needs
+# manual steps (see benchmarks/README.md); without it its rows say "unavailable".
 bench:
-	$(MAKE) venv EXTRAS=dev,bench
-	$(PY) benchmarks/run_all.py
+	$(MAKE) venv VENV=.venv-bench EXTRAS=dev,bench
+	.venv-bench/bin/python benchmarks/run_all.py
 
 clean-cache:
 	find src -name "*.nbi" -o -name "*.nbc" | xargs rm -f

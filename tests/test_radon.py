@@ -282,9 +282,9 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_cuda_backend_without_gpu_or_simulator_raises(monkeypatch):
-    import mrct.physics.radon as radon_mod
+    import mrct.physics.backend as backend_mod
 
-    monkeypatch.setattr(radon_mod, "_cuda_sim", lambda: False)
+    monkeypatch.setattr(backend_mod, "cuda_sim", lambda: False)
     A = Radon(ParallelBeam.uniform(5, 11), (8, 9), backend="cuda")
     with pytest.raises(ValueError, match="needs CUDA tensors"):
         A(torch.zeros(8, 9))

@@ -41,6 +41,7 @@ def _add3(buf, b, d, i, j, v):
 
 
 _rm = ray_math.build(_jit, _add2, _add3)
+_axis_range = _rm.axis_range
 _ray_sum_2d = _rm.ray_sum_2d
 _ray_scatter_2d = _rm.ray_scatter_2d
 _ray_sum_3d = _rm.ray_sum_3d
@@ -119,24 +120,6 @@ def adjoint_2d(sino, origins, dirs, ps, out):
     _reduce_chunks(bufs, out)
 
 
-@njit(fastmath=True, nogil=True, cache=True)
-def _affine_range(t0, dt, lo, hi, n):
-    """Integer range [a, b) of j in [0, n) with lo < t0 + j dt < hi (conservative by one)."""
-    if dt == 0.0:
-        if lo < t0 < hi:
-            return 0, n
-        return 0, 0
-    j1 = (lo - t0) / dt
-    j2 = (hi - t0) / dt
-    if j1 > j2:
-        j1, j2 = j2, j1
-    j1 = min(max(j1, -1.0), n + 0.0)
-    j2 = min(max(j2, -1.0), n + 0.0)
-    a = max(int(np.floor(j1)), 0)
-    b = min(int(np.ceil(j2)) + 1, n)
-    return a, b
-
-
 @njit(**_par)
 def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
     """Pixel-driven backprojection of filtered projections (the FBP back end).
@@ -175,8 +158,8 @@ def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
                 # in (-1, N) touch the detector; inside [0, N - 1) both neighbours exist.
                 t0 = pu0 * inv_du + cu
                 dt = ps * c * inv_du
-                j_lo, j_hi = _affine_range(t0, dt, -1.0, N + 0.0, W)
-                for j in range(j_lo, j_hi):
+                j_lo, j_hi = _axis_range(t0, dt, N, 0.0, 0.0, W)  # inclusive
+                for j in range(j_lo, j_hi + 1):
                     t = t0 + j * dt
                     i0 = int(t + 1.0) - 1
                     f = t - i0

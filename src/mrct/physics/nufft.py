@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..kernels import nufft_cpu
+from .backend import kernel_array, torch_stream, use_cuda
 from .operator import LinearOperator
 
 __all__ = ["NUFFT", "nufft_kernel_params", "ToeplitzNormal"]
@@ -100,12 +101,6 @@ def _wrap_index(H, W, n1, n2, device):
     return rows[:, None], cols[None, :]
 
 
-def _cuda_sim() -> bool:
-    from numba import config
-
-    return bool(config.ENABLE_CUDASIM)
-
-
 class NUFFT(LinearOperator):
     """2D non-uniform FFT: complex images ``(..., H, W)`` to samples ``(..., *traj.shape[:-1])``.
 
@@ -179,17 +174,7 @@ class NUFFT(LinearOperator):
                 f"width={self.width}, grid={self.grid_shape}")  # fmt: skip
 
     def _use_cuda(self, t):
-        if t.is_cuda:
-            if self.backend == "cpu":
-                raise ValueError("backend='cpu' but the tensor is on a CUDA device")
-            return True
-        if self.backend == "cuda":
-            if not _cuda_sim():
-                raise ValueError(
-                    "backend='cuda' needs CUDA tensors (or NUMBA_ENABLE_CUDASIM=1 to simulate)"
-                )
-            return True
-        return False
+        return use_cuda(t, self.backend)
 
     def _consts(self, device, real_dtype):
         key = (device.type, device.index, real_dtype)
@@ -217,23 +202,13 @@ class NUFFT(LinearOperator):
             self._dev[key] = coords
         return coords
 
-    @staticmethod
-    def _arr(t):
-        if t.is_cuda:
-            from numba import cuda
-
-            return cuda.as_cuda_array(t)
-        return t.numpy()
+    _arr = staticmethod(kernel_array)
 
     def _kern(self, t):
         if self._use_cuda(t):
-            from numba import cuda
-
             from ..kernels import nufft_cuda
 
-            stream = (cuda.external_stream(torch.cuda.current_stream(t.device).cuda_stream)
-                      if t.is_cuda else None)  # fmt: skip
-            return nufft_cuda, {"stream": stream}, True
+            return nufft_cuda, {"stream": torch_stream(t)}, True
         return nufft_cpu, {}, False
 
     def _check(self, t, trailing, name, what):

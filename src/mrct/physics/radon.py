@@ -21,6 +21,7 @@ import torch
 
 from ..kernels import radon_cpu
 from .autograd import apply_linear
+from .backend import kernel_array, torch_stream, use_cuda
 from .fbp_filters import apply_filter, parker_weights, ramp_kernel_fft
 from .geometry import ConeBeam, FanBeam, ParallelBeam
 from .operator import LinearOperator
@@ -28,12 +29,6 @@ from .operator import LinearOperator
 __all__ = ["Radon"]
 
 _FLOATS = (torch.float32, torch.float64)
-
-
-def _cuda_sim() -> bool:
-    from numba import config
-
-    return bool(config.ENABLE_CUDASIM)
 
 
 def _angular_weights(angles: np.ndarray, period: float) -> np.ndarray:
@@ -127,20 +122,7 @@ class Radon(LinearOperator):
                 f"pixel_size={self.pixel_size}")  # fmt: skip
 
     def _use_cuda(self, t: torch.Tensor) -> bool:
-        if t.is_cuda:
-            if self.backend == "cpu":
-                raise ValueError(
-                    "backend='cpu' but the tensor is on a CUDA device; move it with .cpu()"
-                )
-            return True
-        if self.backend == "cuda":
-            if not _cuda_sim():
-                raise ValueError(
-                    "backend='cuda' needs CUDA tensors (or NUMBA_ENABLE_CUDASIM=1 to simulate); "
-                    f"got a tensor on {t.device}"
-                )
-            return True
-        return False
+        return use_cuda(t, self.backend)
 
     def _geo_for(self, t: torch.Tensor):
         """Geometry arrays for the kernels: numpy on the CPU, device arrays on the GPU."""
@@ -155,21 +137,8 @@ class Radon(LinearOperator):
                 self._geo_dev[key] = (None, list(self._geo_np))
         return self._geo_dev[key][1]
 
-    @staticmethod
-    def _arrays(t: torch.Tensor):
-        if t.is_cuda:
-            from numba import cuda
-
-            return cuda.as_cuda_array(t.detach())
-        return t.detach().numpy()
-
-    @staticmethod
-    def _stream(t: torch.Tensor):
-        if not t.is_cuda:
-            return None
-        from numba import cuda
-
-        return cuda.external_stream(torch.cuda.current_stream(t.device).cuda_stream)
+    _arrays = staticmethod(kernel_array)
+    _stream = staticmethod(torch_stream)
 
     def _check(self, t, trailing, what, name):
         if not isinstance(t, torch.Tensor):

@@ -12,6 +12,8 @@ forward matrix up to rounding.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -22,6 +24,7 @@ __all__ = [
     "forward_2d",
     "adjoint_2d",
     "backproject_fbp_2d",
+    "backproject_parallel_2d",
     "forward_cone",
     "adjoint_cone",
     "backproject_fdk",
@@ -131,7 +134,8 @@ def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
     ``sum_v weights[v] * w_fan(x, v) * sino[b, v, bin(x, v)]`` (linear interpolation in bins).
 
     Same arithmetic as :func:`mrct.kernels.ray_math.fan_pixel_coords`, arranged row by row so
-    that the inner loop runs along a row of pixels with the detector row in cache.
+    that the inner loop runs along a row of pixels with the detector row in cache. For
+    parallel beam on the CPU, :func:`backproject_parallel_2d` is the faster path.
     """
     B = out.shape[0]
     H = out.shape[1]
@@ -153,27 +157,13 @@ def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
             row = sino[b, v]
             pu0 = x0 * c + y * s  # p . e_u at column 0; grows by ps * c per column
             pr0 = -x0 * s + y * c  # p . e_r at column 0; grows by -ps * s per column
-            if mode == 0:
-                # parallel beam: the bin is affine in j, t = t0 + j dt. Columns whose t lies
-                # in (-1, N) touch the detector; inside [0, N - 1) both neighbours exist.
-                t0 = pu0 * inv_du + cu
-                dt = ps * c * inv_du
-                j_lo, j_hi = _axis_range(t0, dt, N, 0.0, 0.0, W)  # inclusive
-                for j in range(j_lo, j_hi + 1):
-                    t = t0 + j * dt
-                    i0 = int(t + 1.0) - 1
-                    f = t - i0
-                    if i0 >= 0 and i0 < N - 1:
-                        acc[j] += wv * (row[i0] + f * (row[i0 + 1] - row[i0]))
-                    elif i0 == -1:
-                        acc[j] += wv * f * row[0]
-                    elif i0 == N - 1:
-                        acc[j] += wv * (1.0 - f) * row[N - 1]
-                continue
             for j in range(W):
                 pu = pu0 + j * ps * c
                 L = rs + pr0 - j * ps * s
-                if mode == 1:
+                if mode == 0:
+                    t = pu * inv_du + cu
+                    w = wv
+                elif mode == 1:
                     t = rsd * pu / L * inv_du + cu
                     w = wv * (rs * rs) / (L * L)
                 else:
@@ -191,6 +181,70 @@ def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
                 acc[j] += w * val
         for j in range(W):
             out[b, i, j] = acc[j]
+
+
+@njit(**_par)
+def backproject_parallel_2d(sinop, a, bcol, brow, weights, idx, out):
+    """Pixel-driven parallel-beam backprojection of filtered projections (CPU fast path).
+
+    sinop : (B, V, N + 4) filtered projections with two zeros padded at each end of every
+    view; a, bcol, brow, weights : (V,) arrays in the dtype of ``sinop``: pixel (i, j) reads
+    padded bin coordinate ``p = a[v] + j bcol[v] + i brow[v]`` of view ``v``; one : (1,)
+    idx : (max(H, W),) the numbers 0, 1, 2, ... in that dtype; out : (B, H, W) overwritten with
+    ``sum_v weights[v] * sino[b, v, p]`` (linear interpolation, zero outside the detector).
+
+    Same result as :func:`backproject_fbp_2d` with ``mode=0``, restructured for speed: the
+    bin is affine in the column index, so the columns whose ``p`` lies in ``[0, N + 2]`` form
+    one interval found up front; outside it a pixel reads only the zero padding and is
+    skipped, inside it needs no bounds checks. Arithmetic stays in the input dtype (float32
+    inputs interpolate in float32), and two image rows share each pass over the views.
+    """
+    B = out.shape[0]
+    H = out.shape[1]
+    W = out.shape[2]
+    V = sinop.shape[1]
+    pmax = sinop.shape[2] - 2.0  # N + 2
+    R = 2
+    nblk = (H + R - 1) // R
+    for k in prange(B * nblk):
+        b = k // nblk
+        i_start = (k - b * nblk) * R
+        nr = min(R, H - i_start)
+        acc = np.zeros((R, W), dtype=out.dtype)
+        for v in range(V):
+            wv = weights[v]
+            dt = bcol[v]
+            row = sinop[b, v]
+            for r in range(nr):
+                t0 = a[v] + idx[i_start + r] * brow[v]
+                # columns with 0 <= p <= N + 2, in float64 with a safety margin
+                t0d = float(t0)
+                dtd = float(dt)
+                if dtd > 1e-12:
+                    ja = int(math.ceil((0.0 - t0d) / dtd + 1e-6))
+                    jb = int(math.floor((pmax - t0d) / dtd - 1e-6))
+                elif dtd < -1e-12:
+                    ja = int(math.ceil((pmax - t0d) / dtd + 1e-6))
+                    jb = int(math.floor((0.0 - t0d) / dtd - 1e-6))
+                elif t0d >= 0.0 and t0d <= pmax:
+                    ja = 0
+                    jb = W - 1
+                else:
+                    ja = 1
+                    jb = 0
+                ja = max(ja, 0)
+                jb = min(jb, W - 1)
+                accr = acc[r]
+                for j in range(ja, jb + 1):
+                    p = t0 + idx[j] * dt
+                    fl = np.floor(p)  # p >= 0; stays in the input dtype
+                    i0 = np.int32(fl)
+                    f = p - fl
+                    a0 = row[i0]
+                    accr[j] += wv * (a0 + f * (row[i0 + 1] - a0))
+        for r in range(nr):
+            for j in range(W):
+                out[b, i_start + r, j] = acc[r, j]
 
 
 @njit(**_par)

@@ -295,7 +295,27 @@ class Radon(LinearOperator):
         resp = ramp_kernel_fft(g.n_det, g.det_spacing, filter, frequency_scaling=fs)
         q = apply_filter(y, resp)
         weights = _angular_weights(g.angles, math.pi)
+        if not self._use_cuda(q):
+            return self._backproject_parallel_cpu(q, weights)
         return self._backproject(q, weights, 0, 0.0, 0.0)
+
+    def _backproject_parallel_cpu(self, q, weights):
+        """CPU fast path of the parallel-beam FBP backprojection (same values as mode 0)."""
+        g = self.geometry
+        H, W = self.image_shape
+        lead, qf = self._flat(q, 2)
+        qp = torch.nn.functional.pad(qf, (2, 2))  # zeros around each view: no bounds checks
+        out = torch.empty((qf.shape[0], H, W), dtype=q.dtype, device=q.device)
+        c, s = np.cos(g.angles), np.sin(g.angles)
+        ps, du = self.pixel_size, g.det_spacing
+        # pixel (i, j) at (x0 + j ps, y0 - i ps) reads padded bin (x c + y s) / du + cu + 2
+        x0, y0 = -(W - 1) * 0.5 * ps, (H - 1) * 0.5 * ps
+        a = (x0 * c + y0 * s) / du + (g.n_det - 1) * 0.5 + 2.0
+        dt = qf.numpy().dtype
+        arrs = [np.ascontiguousarray(v, dtype=dt) for v in (a, ps * c / du, -ps * s / du, weights)]
+        idx = np.arange(max(H, W), dtype=dt)
+        radon_cpu.backproject_parallel_2d(qp.numpy(), *arrs, idx, out.numpy())
+        return out.reshape(lead + self.image_shape)
 
     def _redundancy(self, short_scan, fan_half_angle):
         g = self.geometry

@@ -684,6 +684,7 @@ def table_md(rows: list[Row], unavailable: list[tuple[str, str]]) -> str:
 def goal_lines(results) -> tuple[str, list[str]]:
     """A goals table and the list of items that are not met."""
     rows, misses = [], []
+    measured = set()  # goal groups with at least one timed comparison
     for setup, batch, res in results:
         m = res[0]
         errs = {r.name: r for s2, b2, res2 in results if s2 is setup and b2 == 1 for r in res2}
@@ -702,6 +703,7 @@ def goal_lines(results) -> tuple[str, list[str]]:
                     pe = None if pe_row is None else (
                         pe_row.fwd_err if op == "forward" else pe_row.fbp_err)  # fmt: skip
                     rt = pt / mt
+                    measured.add(group)
                     fast = rt >= need
                     acc = pe is None or me is None or me <= pe * (1 + ERR_TOL)
                     ok = fast and acc
@@ -718,6 +720,8 @@ def goal_lines(results) -> tuple[str, list[str]]:
             rows.append(cells)
     heads = ["case", "op"]
     heads += [f">= {v:g}x faster than {k}, error <= peer's" for k, v in GOALS.items()]
+    missing = [g for g in GOALS if g not in measured]
+    misses += [f"no {g} measurement in this run" for g in missing]
     return md_table(heads, rows, align=["l", "l", "l", "l"]), misses
 
 

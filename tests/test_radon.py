@@ -360,3 +360,31 @@ def test_parallel_backprojection_kernels_match_numpy(dtype, geo):
     out2 = np.empty((2, H, W), dtype)
     radon_cpu.backproject_parallel_2d(qp, *arrs, np.arange(max(H, W), dtype=dtype), out2)
     assert np.abs(out2 - ref).max() <= tol * np.abs(ref).max()
+
+
+def _fbp_dot_test(A, device="cpu", filter="hann"):
+    """<FBP y, x> == <y, FBP^T x> with FBP^T from autograd (the transpose kernel)."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand((2, *A.geometry.proj_shape), dtype=torch.float64, generator=g).to(device)
+    x = torch.rand((2, *A.image_shape), dtype=torch.float64, generator=g).to(device)
+    y.requires_grad_(True)
+    out = A.fbp(y, filter=filter)
+    (gy,) = torch.autograd.grad(out, y, grad_outputs=x)
+    lhs = float((out.detach() * x).sum())
+    rhs = float((y.detach() * gy).sum())
+    return abs(lhs - rhs) / abs(lhs)
+
+
+@pytest.mark.parametrize("name", ["parallel", "fan-flat", "fan-arc"])
+def test_fbp_is_linear_with_exact_transpose(name):
+    geo = {
+        "parallel": ParallelBeam(np.linspace(0, np.pi, 7, endpoint=False), 13, 0.8),
+        "fan-flat": FanBeam(np.linspace(0, 2 * np.pi, 8, endpoint=False), 15, 1.1, 30.0, 20.0),
+        "fan-arc": FanBeam(
+            np.linspace(0, 2 * np.pi, 8, endpoint=False), 15, 1.1, 30.0, 20.0, "arc"
+        ),
+    }[name]
+    A = Radon(geo, (9, 10))
+    assert _fbp_dot_test(A) < 1e-12
+    y = torch.rand((1, *geo.proj_shape), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: A.fbp(t, filter="ram-lak"), (y,))

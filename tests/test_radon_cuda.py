@@ -60,3 +60,20 @@ def test_cuda_autograd(cuda_backend):
     A = Radon(geo, (3, 4), backend=backend)
     x = torch.rand((3, 4), dtype=torch.float64, device=device, requires_grad=True)
     assert torch.autograd.gradcheck(A, (x,))
+
+
+@pytest.mark.parametrize("name", ["parallel", "fan-flat", "fan-arc"])
+def test_cuda_fbp_transpose_matches_cpu(cuda_backend, name):
+    device, backend = cuda_backend
+    geo, shape = GEOS[name]
+    geo = geo.with_angles(np.linspace(0, 2 * np.pi, 6, endpoint=False))
+    x = torch.rand((1, *shape), dtype=torch.float64)
+
+    def transpose(A, dev):
+        y = torch.zeros((1, *geo.proj_shape), dtype=torch.float64, device=dev, requires_grad=True)
+        (g,) = torch.autograd.grad(A.fbp(y), y, grad_outputs=x.to(dev))
+        return g.cpu()
+
+    ref = transpose(Radon(geo, shape), "cpu")
+    out = transpose(Radon(geo, shape, backend=backend), device)
+    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-9)

@@ -25,6 +25,7 @@ __all__ = [
     "adjoint_2d",
     "backproject_fbp_2d",
     "backproject_parallel_2d",
+    "backproject_fbp_2d_transpose",
     "forward_cone",
     "adjoint_cone",
     "backproject_fdk",
@@ -50,6 +51,7 @@ _ray_scatter_2d = _rm.ray_scatter_2d
 _ray_sum_3d = _rm.ray_sum_3d
 _ray_scatter_3d = _rm.ray_scatter_3d
 _cone_ray = _rm.cone_ray
+_fbp_pixel_scatter = _rm.fbp_pixel_scatter
 
 _par = dict(parallel=True, fastmath=True, nogil=True, cache=True)
 
@@ -245,6 +247,43 @@ def backproject_parallel_2d(sinop, a, bcol, brow, weights, idx, out):
         for r in range(nr):
             for j in range(W):
                 out[b, i_start + r, j] = acc[r, j]
+
+
+@njit(**_par)
+def _bp_transpose_chunks(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, bufs, n_chunks):
+    B = img.shape[0]
+    H = img.shape[1]
+    W = img.shape[2]
+    cu = (bufs.shape[3] - 1) * 0.5
+    inv_du = 1.0 / du
+    total = B * H
+    for c in prange(n_chunks):
+        buf = bufs[c]
+        start = (total * c) // n_chunks
+        stop = (total * (c + 1)) // n_chunks
+        for k in range(start, stop):
+            b = k // H
+            i = k - b * H
+            y = ((H - 1) * 0.5 - i) * ps
+            for j in range(W):
+                val = img[b, i, j]
+                if val != 0.0:
+                    x = (j - (W - 1) * 0.5) * ps
+                    _fbp_pixel_scatter(
+                        buf, b, x, y, val, cos_t, sin_t, weights, mode, rs, rsd, inv_du, cu
+                    )
+
+
+def backproject_fbp_2d_transpose(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
+    """Transpose of :func:`backproject_fbp_2d`: ``out (B, V, N) = BP^T img (B, H, W)``.
+
+    Each pixel scatters its value along its interpolation weights into the projections (so
+    FBP, a linear map, gets an exact adjoint and autograd); per-worker buffers, summed.
+    """
+    n_chunks = max(1, min(numba.get_num_threads(), img.shape[0] * img.shape[1]))
+    bufs = np.zeros((n_chunks,) + out.shape, dtype=out.dtype)
+    _bp_transpose_chunks(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, bufs, n_chunks)
+    _reduce_chunks(bufs, out)
 
 
 @njit(**_par)

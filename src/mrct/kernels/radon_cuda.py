@@ -23,6 +23,7 @@ __all__ = [
     "forward_2d",
     "adjoint_2d",
     "backproject_fbp_2d",
+    "backproject_fbp_2d_transpose",
     "forward_cone",
     "adjoint_cone",
     "backproject_fdk",
@@ -49,6 +50,7 @@ def _kernels():
     ray_sum_2d, ray_scatter_2d = rm.ray_sum_2d, rm.ray_scatter_2d
     ray_sum_3d, ray_scatter_3d = rm.ray_sum_3d, rm.ray_scatter_3d
     cone_ray, fbp_pixel, fdk_voxel = rm.cone_ray, rm.fbp_pixel, rm.fdk_voxel
+    fbp_pixel_scatter = rm.fbp_pixel_scatter
 
     @cuda.jit
     def fwd2(img, origins, dirs, ps, out):
@@ -94,6 +96,23 @@ def _kernels():
         x = (j - (W - 1) * 0.5) * ps
         cu = (sino.shape[2] - 1) * 0.5
         out[b, i, j] = fbp_pixel(sino, b, x, y, cos_t, sin_t, weights, mode, rs, rsd, 1.0 / du, cu)
+
+    @cuda.jit
+    def bp2t(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
+        k = cuda.grid(1)
+        B, H, W = img.shape
+        if k >= B * H * W:
+            return
+        b = k // (H * W)
+        r = k - b * H * W
+        i = r // W
+        j = r - i * W
+        val = img[b, i, j]
+        if val != 0.0:
+            y = ((H - 1) * 0.5 - i) * ps
+            x = (j - (W - 1) * 0.5) * ps
+            cu = (out.shape[2] - 1) * 0.5
+            fbp_pixel_scatter(out, b, x, y, val, cos_t, sin_t, weights, mode, rs, rsd, 1.0 / du, cu)
 
     @cuda.jit
     def fwd3(vol, src, det, eu, ev, ps, pz, out):
@@ -144,7 +163,7 @@ def _kernels():
         x = (j - (W - 1) * 0.5) * ps
         out[b, d, i, j] = fdk_voxel(proj, b, x, y, z, cos_t, sin_t, weights, rs, rsd, du, dv)
 
-    return dict(fwd2=fwd2, adj2=adj2, bp2=bp2, fwd3=fwd3, adj3=adj3, bp3=bp3)
+    return dict(fwd2=fwd2, adj2=adj2, bp2=bp2, bp2t=bp2t, fwd3=fwd3, adj3=adj3, bp3=bp3)
 
 
 def _launch(name, n, stream, *args):
@@ -173,6 +192,14 @@ def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out, 
     """GPU twin of :func:`mrct.kernels.radon_cpu.backproject_fbp_2d`."""
     n = out.shape[0] * out.shape[1] * out.shape[2]
     _launch("bp2", n, stream, sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out)
+
+
+def backproject_fbp_2d_transpose(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out,
+                                 stream=None):  # fmt: skip
+    """GPU twin of :func:`mrct.kernels.radon_cpu.backproject_fbp_2d_transpose`; ``out`` must
+    be zeroed first."""
+    n = img.shape[0] * img.shape[1] * img.shape[2]
+    _launch("bp2t", n, stream, img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out)
 
 
 def forward_cone(vol, src, det, eu, ev, ps, pz, out, stream=None):

@@ -358,6 +358,22 @@ def build(jit, add2, add3):
         return acc
 
     @jit
+    def fbp_pixel_scatter(buf, b, x, y, val, cos_t, sin_t, weights, mode, rs, rsd, inv_du, cu):
+        """Transpose of :func:`fbp_pixel`: add ``val`` times the pixel's interpolation weights
+        into the projections ``buf[b]`` (V, N)."""
+        V = buf.shape[1]
+        n = buf.shape[2]
+        for v in range(V):
+            t, w = fan_pixel_coords(x, y, cos_t[v], sin_t[v], mode, rs, rsd, inv_du, cu)
+            i0 = int(math.floor(t))
+            f = t - i0
+            a = weights[v] * w * val
+            if i0 >= 0 and i0 < n:
+                add2(buf, b, v, i0, (1.0 - f) * a)
+            if i0 + 1 >= 0 and i0 + 1 < n:
+                add2(buf, b, v, i0 + 1, f * a)
+
+    @jit
     def fbp_pixel(sino, b, x, y, cos_t, sin_t, weights, mode, rs, rsd, inv_du, cu):
         """FBP backprojection sum for one pixel at (x, y) mm over all views."""
         V = sino.shape[1]
@@ -382,4 +398,5 @@ def build(jit, add2, add3):
         cone_ray=cone_ray,
         fdk_voxel=fdk_voxel,
         fbp_pixel=fbp_pixel,
+        fbp_pixel_scatter=fbp_pixel_scatter,
     )

@@ -250,19 +250,21 @@ class Radon(LinearOperator):
         angular gap (modulo 2 pi) times 1/2, short scans use
         Parker weights. Cone beam: FDK (Feldkamp, Davis & Kress 1984) for a full circular
         scan. The backprojection is pixel-driven with linear (bilinear for FDK) interpolation
-        on the detector, not the adjoint; it is differentiable through autograd of the filter
-        only when gradients are not needed for the backprojection itself.
+        on the detector, not the adjoint of the projector. Parallel and fan-beam FBP are
+        linear maps with autograd (the backward runs the exact transpose of the
+        backprojection kernel), so learned models can train through them; FDK returns a
+        tensor without a graph.
         """
         if isinstance(y, torch.Tensor) and y.is_complex():
             kw = dict(frequency_scaling=frequency_scaling, short_scan=short_scan)
             return torch.complex(self.fbp(y.real, filter, **kw), self.fbp(y.imag, filter, **kw))
         self._check(y, self.geometry.proj_shape, "projections", "y")
         g = self.geometry
+        if isinstance(g, ParallelBeam):
+            return self._fbp_parallel(y, filter, frequency_scaling)
+        if isinstance(g, FanBeam):
+            return self._fbp_fan(y, filter, frequency_scaling, short_scan)
         with torch.no_grad():
-            if isinstance(g, ParallelBeam):
-                return self._fbp_parallel(y, filter, frequency_scaling)
-            if isinstance(g, FanBeam):
-                return self._fbp_fan(y, filter, frequency_scaling, short_scan)
             return self._fdk(y, filter, frequency_scaling, short_scan)
 
     def _view_trig(self, weights, ref):
@@ -276,27 +278,49 @@ class Radon(LinearOperator):
         return None, [np.ascontiguousarray(a) for a in arrs]
 
     def _backproject(self, q, weights, mode, rs, rsd):
+        """Pixel-driven FBP backprojection with autograd (its backward is the exact transpose)."""
+        args = (weights, mode, rs, rsd)
+        return apply_linear(
+            q,
+            lambda t: self._backproject_raw(t, *args),
+            lambda t: self._backproject_t_raw(t, *args),
+        )
+
+    def _bp_kernel(self, t):
+        if self._use_cuda(t):
+            from ..kernels import radon_cuda as kern
+
+            return kern, {"stream": self._stream(t)}
+        return radon_cpu, {}
+
+    def _backproject_raw(self, q, weights, mode, rs, rsd):
         g = self.geometry
+        if mode == 0 and not self._use_cuda(q):
+            return self._backproject_parallel_cpu(q, weights)
         lead, qf = self._flat(q, 2)
         out = torch.empty((qf.shape[0],) + self.image_shape, dtype=q.dtype, device=q.device)
         keep, (c, s, w) = self._view_trig(weights, q)
-        if self._use_cuda(q):
-            from ..kernels import radon_cuda as kern
-
-            kw = {"stream": self._stream(q)}
-        else:
-            kern, kw = radon_cpu, {}
+        kern, kw = self._bp_kernel(q)
         kern.backproject_fbp_2d(self._arrays(qf), c, s, w, mode, rs, rsd, g.det_spacing,
                                 self.pixel_size, self._arrays(out), **kw)  # fmt: skip
         return out.reshape(lead + self.image_shape)
+
+    def _backproject_t_raw(self, img, weights, mode, rs, rsd):
+        g = self.geometry
+        lead, xf = self._flat(img, 2)
+        out = torch.zeros((xf.shape[0],) + g.proj_shape, dtype=img.dtype, device=img.device)
+        keep, (c, s, w) = self._view_trig(weights, img)
+        kern, kw = self._bp_kernel(img)
+        kern.backproject_fbp_2d_transpose(self._arrays(xf), c, s, w, mode, rs, rsd,
+                                          g.det_spacing, self.pixel_size, self._arrays(out),
+                                          **kw)  # fmt: skip
+        return out.reshape(lead + g.proj_shape)
 
     def _fbp_parallel(self, y, filter, fs):
         g = self.geometry
         resp = ramp_kernel_fft(g.n_det, g.det_spacing, filter, frequency_scaling=fs)
         q = apply_filter(y, resp)
         weights = _angular_weights(g.angles, math.pi)
-        if not self._use_cuda(q):
-            return self._backproject_parallel_cpu(q, weights)
         return self._backproject(q, weights, 0, 0.0, 0.0)
 
     def _backproject_parallel_cpu(self, q, weights):

@@ -1,0 +1,133 @@
+"""Reproduce the weights that mrct ships in ``src/mrct/recon/weights/``.
+
+    python scripts/train_pretrained.py pdunet-ct-sparse16 [--steps 600] [--batch 2] [--seed 0]
+    python scripts/train_pretrained.py all
+
+Recipe (the Primal-Dual UNet paper's, shortened for CPUs): L1 loss on images divided by the
+training set's 99th percentile, Adam (lr 1e-3), cosine annealing over all steps, random
+mini-batches of the training split of :mod:`mrct.recon.datasets` (chest CT slices 0-89 for
+CT, brain MRI slices 40-119 for MRI; ground truth the full-view Hann FBP), fixed seed. The
+paper trains for 151 epochs with batch 32 on a GPU; the shipped models see far fewer samples
+(``--steps`` x ``--batch``), which ``docs/results.md`` takes into account.
+
+Each file is a safetensors state dict with metadata: the model keyword arguments (read back by
+:func:`mrct.recon.pretrained`), the recipe, the time, the machine and the held-out metrics.
+Needs ``../shared/data``. Written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mrct.io import atomic_path
+from mrct.metrics import nmse, psnr, ssim
+from mrct.recon.datasets import ct_task, mri_task
+from mrct.recon.pretrained import PRETRAINED, build_model
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "mrct" / "recon" / "weights"
+
+
+def evaluate(model, task) -> dict:
+    """Mean +- std of SSIM, PSNR, NMSE on the test split (targets' max as data range)."""
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for g, x in zip(task.test.inputs, task.test.targets, strict=True):
+            out = model(g[None])[0].clamp_min(0).numpy()
+            fbp = task.radon_sparse.fbp(g[None], filter="hann")[0].clamp_min(0).numpy()
+            xr = x.numpy()
+            dr = float(xr.max())
+            rows.append([ssim(out, xr, dr), psnr(out, xr, dr), nmse(out, xr),
+                         ssim(fbp, xr, dr), psnr(fbp, xr, dr)])  # fmt: skip
+    a = np.asarray(rows)
+    keys = ["ssim", "psnr", "nmse", "fbp_ssim", "fbp_psnr"]
+    return {k: [float(a[:, i].mean()), float(a[:, i].std())] for i, k in enumerate(keys)}
+
+
+def train(name: str, steps: int, batch: int, seed: int, out_dir: Path) -> Path:
+    spec = PRETRAINED[name]
+    torch.manual_seed(seed)
+    t0 = time.time()
+    if spec.task == "ct":
+        task = ct_task(spec.undersampling)
+    else:
+        task = mri_task(spec.undersampling)
+    kwargs = {"img_scale": task.img_scale}
+    model = build_model(spec.model, task.radon_sparse, **kwargs)
+    if spec.model == "lpd":
+        kwargs["opnorm"] = float(model.opnorm)  # saved so loading skips the power iteration
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    gen = torch.Generator().manual_seed(seed)
+    scale = task.img_scale
+    t_data = time.time() - t0
+    model.train()
+    bar = tqdm(range(steps), desc=name)
+    for _ in bar:
+        idx = torch.randint(len(task.train), (batch,), generator=gen)
+        g, x = task.train.inputs[idx], task.train.targets[idx]
+        loss = torch.nn.functional.l1_loss(model(g) / scale, x / scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{float(loss):.4f}")
+    t_train = time.time() - t0 - t_data
+    metrics = evaluate(model, task)
+    meta = {
+        "model_kwargs": json.dumps(kwargs),
+        "recipe": json.dumps(
+            {
+                "steps": steps,
+                "batch": batch,
+                "seed": seed,
+                "lr": 1e-3,
+                "loss": "l1 / img_scale",
+                "schedule": "cosine",
+                "train_slices": len(task.train),
+            }
+        ),  # fmt: skip
+        "test_metrics": json.dumps(metrics),
+        "train_seconds": f"{t_train:.0f}",
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.safetensors"
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    print(f"{name}: {t_train:.0f} s training; test {json.dumps(metrics)} -> {path}")
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name", help=f"one of {sorted(PRETRAINED)} or 'all'")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=OUT)
+    a = ap.parse_args(argv)
+    names = sorted(PRETRAINED) if a.name == "all" else [a.name]
+    for n in names:
+        if n not in PRETRAINED:
+            ap.error(f"unknown model {n!r}; choose from {sorted(PRETRAINED)}")
+        train(n, a.steps, a.batch, a.seed, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

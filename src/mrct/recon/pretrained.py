@@ -1,0 +1,131 @@
+"""Small trained reconstructors shipped with mrct, loaded offline.
+
+Each entry of :data:`PRETRAINED` names a model class, its task (operator geometry) and a
+safetensors file in ``mrct/recon/weights/``. The weights are produced by
+``scripts/train_pretrained.py`` (its docstring and ``docs/results.md`` give the data, the
+settings, the time and the machine); nothing is downloaded.
+
+>>> model = mrct.recon.pretrained("pdunet-ct-sparse16")   # doctest: +SKIP
+>>> image = model(sinogram)      # (B, 23, 511) -> (B, 256, 256), attenuation per pixel
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+__all__ = ["PRETRAINED", "PretrainedSpec", "list_pretrained", "pretrained", "weights_path"]
+
+
+@dataclass(frozen=True)
+class PretrainedSpec:
+    """What a shipped model is: class, task and the file holding its weights."""
+
+    name: str
+    model: str  # "pdunet" | "lpd" | "fbpconvnet"
+    task: str  # "ct" | "mri"
+    undersampling: int  # CT sparsity or radial acceleration
+    description: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.safetensors"
+
+
+PRETRAINED = {
+    s.name: s
+    for s in [
+        PretrainedSpec("pdunet-ct-sparse16", "pdunet", "ct", 16,
+                       "Primal-Dual UNet, fan-beam CT (paper geometry), every 16th of 360 views"),
+        PretrainedSpec("lpd-ct-sparse16", "lpd", "ct", 16,
+                       "Learned Primal-Dual, fan-beam CT (paper geometry), every 16th view"),
+        PretrainedSpec("fbpconvnet-ct-sparse16", "fbpconvnet", "ct", 16,
+                       "FBPConvNet baseline, fan-beam CT (paper geometry), every 16th view"),
+        PretrainedSpec("pdunet-mri-radial16", "pdunet", "mri", 16,
+                       "Primal-Dual UNet, radial MRI as sinograms, 32 of 512 spokes"),
+    ]
+}  # fmt: skip
+
+
+def weights_path(name: str) -> Path:
+    """Path of the shipped weights of ``name`` (which may not exist in a source checkout
+    that has not run ``scripts/train_pretrained.py``)."""
+    spec = _spec(name)
+    return Path(str(resources.files("mrct.recon") / "weights" / spec.filename))
+
+
+def list_pretrained() -> list[str]:
+    """Names accepted by :func:`pretrained` whose weights are present."""
+    return [n for n in PRETRAINED if weights_path(n).is_file()]
+
+
+def _spec(name: str) -> PretrainedSpec:
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
+    return PRETRAINED[name]
+
+
+def operator_for(task: str, undersampling: int, size: int = 256):
+    """The sparse-view Radon operator of a shipped model's task."""
+    import math
+
+    import numpy as np
+
+    from ..physics import ParallelBeam, Radon
+    from .datasets import ct_geometry
+
+    if task == "ct":
+        if size != 256:
+            raise ValueError("the shipped CT models use the paper's 256 x 256 geometry")
+        return Radon(ct_geometry(undersampling), (size, size))
+    n_spokes = 512
+    n_det = int(math.ceil(size * math.sqrt(2))) | 1
+    angles = np.arange(0, n_spokes, undersampling) * math.pi / n_spokes
+    return Radon(ParallelBeam(angles, n_det, 1.0), (size, size))
+
+
+def build_model(kind: str, radon, **kwargs):
+    """Instantiate a reconstructor class by its short name around ``radon``."""
+    from .fbpconvnet import FBPConvNet
+    from .primal_dual import LearnedPrimalDual, PrimalDualUNet
+
+    classes = {"pdunet": PrimalDualUNet, "lpd": LearnedPrimalDual, "fbpconvnet": FBPConvNet}
+    if kind not in classes:
+        raise ValueError(f"model must be one of {sorted(classes)}, got {kind!r}")
+    return classes[kind](radon, **kwargs)
+
+
+def pretrained(name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load a shipped model, in eval mode, on ``device``.
+
+    The returned module maps a (B, n_views, n_det) sinogram to a (B, H, W) image in the
+    paper's units (attenuation with water at 0.02 per pixel for CT; image / 255 for the brain
+    MRI task); ``model.radon`` is the sparse-view operator it was trained with.
+    """
+    from safetensors.torch import load_file
+
+    spec = _spec(name)
+    path = weights_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights of {name!r} are missing at {path}; run `python scripts/train_pretrained.py "
+            f"{name}` to reproduce them"
+        )
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    kwargs = json.loads(meta.get("model_kwargs", "{}"))
+    model = build_model(spec.model, operator_for(spec.task, spec.undersampling), **kwargs)
+    state = load_file(str(path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(
+            f"{path} does not match {spec.model}: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}"
+        )
+    return model.to(device).eval()

@@ -45,10 +45,10 @@ demo: $(STAMP)
 	$(VENV)/bin/mrct demo --out demo_out
 
 test: $(STAMP)
-	NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest $(PYTEST_ARGS)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest -m "" $(PYTEST_ARGS)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest -m "" $(PYTEST_ARGS)
 
 # On a machine with a real GPU: run the CUDA tests on the device, not the simulator.
 test-cuda: $(STAMP)

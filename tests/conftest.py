@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-import numba
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see mrct/__init__.py; before torch loads
+
+import numba  # noqa: E402
 import pytest
 import torch
 

@@ -14,6 +14,7 @@ from .geometry import (
     short_scan_angles,
     uniform_angles,
 )
+from .gradient import Gradient
 from .nufft import NUFFT, ToeplitzNormal, nufft_kernel_params
 from .operator import (
     AdjointOperator,
@@ -28,6 +29,7 @@ from .operator import (
 )
 from .radial_sinogram import radial_to_sinogram, sinogram_to_radial
 from .radon import Radon
+from .sense_nufft import SenseNUFFT
 from .trajectories import (
     GOLDEN_ANGLE,
     pipe_menon_density,
@@ -55,6 +57,7 @@ __all__ = [
     "ifft3c",
     "ifftnc",
     "NUFFT",
+    "SenseNUFFT",
     "ToeplitzNormal",
     "nufft_kernel_params",
     "radial_to_sinogram",
@@ -69,6 +72,7 @@ __all__ = [
     "FanBeam",
     "ConeBeam",
     "Radon",
+    "Gradient",
     "uniform_angles",
     "full_scan_angles",
     "short_scan_angles",

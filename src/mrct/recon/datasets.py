@@ -217,8 +217,15 @@ def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
 
 
 def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
-             splits=("train", "val", "test"), max_slices: int | None = None) -> Task:  # fmt: skip
-    """Undersampled radial MRI as sparse-view parallel-beam sinograms (module docstring)."""
+             splits=("train", "val", "test"), max_slices: int | None = None,
+             source: str = "brain_mri") -> Task:  # fmt: skip
+    """Undersampled radial MRI as sparse-view parallel-beam sinograms (module docstring).
+
+    ``source="phantom"`` uses the modified Shepp-Logan phantom (one slice per split) instead
+    of the shared brain MRI, for runs without ``../shared/data``.
+    """
+    if source not in ("brain_mri", "phantom"):
+        raise ValueError(f'source must be "brain_mri" or "phantom", got {source!r}')
     if int(acceleration) != acceleration or not 1 <= acceleration <= n_spokes // 2:
         raise ValueError(
             f"acceleration must be an integer in 1 .. n_spokes / 2, got {acceleration}"
@@ -231,9 +238,14 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
     full = Radon(geo, (size, size))
     views = np.arange(0, n_spokes, acceleration)
     sparse = Radon(geo.with_angles(angles[views]), (size, size))
-    task = Task("mri", full, sparse, info={"acceleration": acceleration})
+    task = Task("mri", full, sparse, info={"acceleration": acceleration, "source": source})
     for split in splits:
-        imgs = brain_mri_images(split, size, max_slices)
+        if source == "phantom":
+            from ..data import shepp_logan
+
+            imgs = torch.from_numpy(np.asarray(shepp_logan((size, size)), np.float32))[None]
+        else:
+            imgs = brain_mri_images(split, size, max_slices)
         k = nufft(imgs.to(torch.complex64))
         sino, _ = radial_to_sinogram(k, angles, (size, size))
         sino = sino.real.float()

@@ -17,21 +17,25 @@ Needs ``../shared/data``. Written atomically.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import sys
-import time
-from pathlib import Path
+import os
 
-import numpy as np
-import torch
-from tqdm.auto import tqdm
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (mrct/__init__.py)
 
-from mrct.io import atomic_path
-from mrct.metrics import nmse, psnr, ssim
-from mrct.recon.datasets import ct_task, mri_task
-from mrct.recon.pretrained import PRETRAINED, build_model
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from mrct.io import atomic_path  # noqa: E402
+from mrct.metrics import nmse, psnr, ssim  # noqa: E402
+from mrct.recon.datasets import ct_task, mri_task  # noqa: E402
+from mrct.recon.pretrained import PRETRAINED, build_model  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "mrct" / "recon" / "weights"
 
@@ -116,7 +120,7 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", help=f"one of {sorted(PRETRAINED)} or 'all'")
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)

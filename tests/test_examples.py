@@ -127,6 +127,14 @@ def test_ct_projection_falls_back_to_phantom(tmp_path, monkeypatch, kernel_env):
     assert _n_images(nb) >= 4
 
 
+
+def test_mri_radial_falls_back_to_phantom(tmp_path, monkeypatch, kernel_env):
+    monkeypatch.setenv("MRCT_EXAMPLE_SMALL", "1")
+    monkeypatch.setenv("MRCT_SHARED_DATA", str(tmp_path / "no_shared_data"))
+    nb, text = _execute(EXAMPLES / "mri_radial.ipynb", monkeypatch, kernel_env)
+    assert "using: modified Shepp-Logan phantom" in text
+    assert _n_images(nb) >= 6
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_full_size(path, monkeypatch, kernel_env):

@@ -120,7 +120,7 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", help=f"one of {sorted(PRETRAINED)} or 'all'")
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=300)  # shipped: see docs/results.md
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)

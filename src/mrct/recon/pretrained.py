@@ -47,10 +47,6 @@ PRETRAINED = {
                        "FBPConvNet baseline, fan-beam CT (paper geometry), every 16th view"),
         PretrainedSpec("pdunet-mri-radial16", "pdunet", "mri", 16,
                        "Primal-Dual UNet, radial MRI as sinograms, 32 of 512 spokes"),
-        PretrainedSpec("lpd-mri-radial16", "lpd", "mri", 16,
-                       "Learned Primal-Dual, radial MRI as sinograms, 32 of 512 spokes"),
-        PretrainedSpec("fbpconvnet-mri-radial16", "fbpconvnet", "mri", 16,
-                       "FBPConvNet baseline, radial MRI as sinograms, 32 of 512 spokes"),
     ]
 }  # fmt: skip
 

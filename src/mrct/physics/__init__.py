@@ -2,9 +2,11 @@
 
 from .adjoint_check import adjoint_error, check_adjoint
 from .artefacts import add_complex_noise, cartesian_rigid_motion, radial_rigid_motion, rotate_image
+from .attenuation import ATTENUATION_CONVENTIONS, hu_to_mu
 from .autograd import apply_linear
 from .cartesian import CartesianMRI, rss
 from .coils import birdcage_maps, espirit_maps
+from .drr import DRR, DRRProjector, labels_to_masks, window
 from .fft import FFT2c, FFT3c, fft2c, fft3c, fftnc, ifft2c, ifft3c, ifftnc
 from .geometry import (
     ConeBeam,
@@ -27,6 +29,7 @@ from .operator import (
     ScaledOperator,
     SumOperator,
 )
+from .pose import Pose, carm_pose, rotation_matrix, view_pose
 from .radial_sinogram import radial_to_sinogram, sinogram_to_radial
 from .radon import Radon
 from .sense_nufft import SenseNUFFT
@@ -88,4 +91,15 @@ __all__ = [
     "adjoint_error",
     "apply_linear",
     "check_adjoint",
+    "ATTENUATION_CONVENTIONS",
+    "hu_to_mu",
+    "DRR",
+    "DRRProjector",
+    "labels_to_masks",
+    "window",
+    "Pose",
+    "carm_pose",
+    "rotation_matrix",
+    "view_pose",
 ]
+

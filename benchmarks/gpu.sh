@@ -9,3 +9,4 @@ python3 -m venv .venv-gpu
 .venv-gpu/bin/mrct info | tee "$OUT/info.txt"
 NUMBA_ENABLE_CUDASIM=0 .venv-gpu/bin/python -m pytest -q -m cuda tests 2>&1 | tee "$OUT/cuda_tests.txt"
 .venv-gpu/bin/python benchmarks/radon_gpu.py 2>&1 | tee "$OUT/radon_gpu.md"
+.venv-gpu/bin/python benchmarks/drr_gpu.py 2>&1 | tee "$OUT/drr_gpu.md"

@@ -162,3 +162,22 @@ def test_demo_leaves_no_temp_files(demo_run):
     out, _ = demo_run
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_drr_writes_png_and_nifti(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    hu = np.full((24, 20, 16), -1000.0, np.float32)
+    hu[6:18, 5:15, 4:12] = 0.0  # a water box in air
+    hu[10:14, 8:12, 6:10] = 1000.0  # bone inside
+    path = tmp_path / "ct.nii.gz"
+    nib.save(nib.Nifti1Image(hu, np.diag([2.0, 2.0, 2.0, 1.0])), path)
+    out = tmp_path / "drr"
+    res = _invoke("drr", str(path), "--view", "ap", "--view", "lateral", "--height", "24",
+                  "--pixel-spacing", "3", "-o", str(out))  # fmt: skip
+    for v in ("ap", "lateral"):
+        assert (out / f"drr_{v}.png").read_bytes()[:8] == PNG_MAGIC
+        img = np.asarray(nib.load(out / f"drr_{v}.nii").dataobj)
+        assert img.shape[:2] == (24, 24) and float(img.max()) > 0.5  # mm * mm^-1 of tissue
+        assert v in res.stdout

@@ -43,12 +43,9 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
 
 
 def save_image_png(image, path: str | os.PathLike, vmin=None, vmax=None, cmap="gray") -> Path:
-    """Save a 2D array as a PNG image atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """Save a 2D array as a PNG image atomically (no pyplot: leaves the backend alone)."""
+    from matplotlib.image import imsave
 
     with atomic_path(path) as tmp:
-        plt.imsave(tmp, image, vmin=vmin, vmax=vmax, cmap=cmap, format="png")
+        imsave(tmp, image, vmin=vmin, vmax=vmax, cmap=cmap, format="png")
     return Path(path)

@@ -344,3 +344,11 @@ def test_chest_ct_views():
     # mu_water * a chest's 20-35 cm of tissue: line integrals of a few units
     assert 2.0 < float(a[0].max()) < 15.0 and float(a[1].max()) > float(a[0].max())
     assert float(torch.linalg.norm(a - b) / torch.linalg.norm(a)) < 0.02
+
+
+def test_a_rotation_matrix_needs_the_matrix_parameterization():
+    hu = np.zeros((8, 10, 10), np.float32)
+    d = DRR(hu, (2.0, 2.0, 2.0), height=6, width=6, pixel_spacing=4.0)
+    with pytest.raises(ValueError, match="parameterization='matrix'"):
+        d(torch.eye(3), torch.zeros(3))
+    assert d(torch.eye(3), torch.zeros(3), parameterization="matrix").shape == (6, 6)

@@ -376,6 +376,17 @@ class DRR(torch.nn.Module):
                              self.sid)  # fmt: skip
         if rotation is None or translation is None:
             raise ValueError("a pose needs view=, lao=/cranial=, or both rotation and translation")
+        r_shape = tuple(getattr(rotation, "shape", np.shape(rotation)))
+        t_shape = tuple(getattr(translation, "shape", np.shape(translation)))
+        if (parameterization != "matrix" and r_shape[-2:] == (3, 3)
+                and t_shape[:-1] != r_shape[:-1]):  # fmt: skip
+            # a 3 x 3 matrix would silently become three Euler / axis-angle triples
+            raise ValueError(
+                f"rotation of shape {r_shape} looks like a rotation matrix, but "
+                f"parameterization={parameterization!r} reads it as {r_shape[-2]} triples; pass "
+                "parameterization='matrix' (or a translation of shape (..., 3, 3) for "
+                "several poses)"
+            )
         return Pose.from_parameters(rotation, translation, parameterization, convention, degrees)
 
     def detector_vectors(self, pose: Pose):

@@ -54,12 +54,15 @@ def test_matches_exact_ndft_within_eps(problem, eps):
     assert rel(a.reshape(2, -1), y @ E.conj()) <= eps
 
 
-def test_complex64_accuracy(problem):
+@pytest.mark.parametrize("eps", [1e-4, 1e-6])
+def test_complex64_accuracy(problem, eps):
     k, x, y, E = problem
-    F = NUFFT(torch.from_numpy(k), x.shape[-2:], eps=1e-4)
+    F = NUFFT(torch.from_numpy(k), x.shape[-2:], eps=eps)
     f = F(torch.from_numpy(x).to(torch.complex64))
-    assert f.dtype == torch.complex64
-    assert rel(f.numpy(), x.reshape(2, -1) @ E.T) <= 1e-4
+    a = F.adjoint(torch.from_numpy(y).to(torch.complex64))
+    assert f.dtype == a.dtype == torch.complex64
+    assert rel(f.numpy(), x.reshape(2, -1) @ E.T) <= eps
+    assert rel(a.reshape(2, -1).numpy(), y @ E.conj()) <= eps
 
 
 @pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
@@ -195,3 +198,163 @@ def test_cuda_kernels_match_cpu(cuda_backend, problem):
     torch.testing.assert_close(gpu.adjoint(yt.to(device)).cpu(), cpu.adjoint(yt), rtol=1e-10,
                                atol=1e-10)  # fmt: skip
     check_adjoint(gpu, (1, *x.shape[-2:]), dtype=torch.complex128, device=device)
+    # complex64 below eps = 1e-4: float32 weights, float64 spreading grid on both back ends
+    cpu6 = NUFFT(torch.from_numpy(k), x.shape[-2:], eps=1e-6)
+    gpu6 = NUFFT(torch.from_numpy(k).to(device), x.shape[-2:], eps=1e-6, backend=backend)
+    x32, y32 = xt.to(torch.complex64), yt.to(torch.complex64)
+    assert rel(gpu6(x32.to(device)).cpu().numpy(), cpu6(x32).numpy()) < 1e-6
+    assert rel(gpu6.adjoint(y32.to(device)).cpu().numpy(), cpu6.adjoint(y32).numpy()) < 1e-6
+
+
+def _ndft_adjoint(k, y, H, W):
+    """Exact type 1 sum, pixel by pixel row (no (M, H W) matrix)."""
+    ri = np.arange(H) - H // 2
+    rj = np.arange(W) - W // 2
+    er = np.exp(1j * k[:, 0, None] * ri[None, :])  # (M, H)
+    ec = np.exp(1j * k[:, 1, None] * rj[None, :])  # (M, W)
+    return np.einsum("bm,mi,mj->bij", y, er, ec)
+
+
+def _edge_heavy_points(rng, n):
+    """Points on stripe and band boundaries and on the periodic edges (k near +-pi)."""
+    k = rng.uniform(-math.pi, math.pi, (n, 2))
+    k[: n // 4, 0] = np.clip(rng.normal(math.pi - 0.02, 0.03, n // 4), -math.pi, 3.14159)
+    k[n // 4 : n // 2, 1] = -math.pi + np.abs(rng.normal(0, 0.03, n // 4))
+    k[n // 2 : 3 * n // 4, 0] = rng.choice([-1.0, 0.0, 1.0, 2.0], n // 4) + rng.normal(
+        0, 0.02, n // 4
+    )
+    return np.clip(k, -math.pi, np.nextafter(math.pi, 0))
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+def test_larger_grid_with_many_stripes_matches_ndft(dtype):
+    # 40 x 40 image: an 80-row grid in 5 stripes (an odd count) and 2 bands; points crowd the
+    # stripe boundaries and the periodic edges, where spreading could race or wrap wrongly
+    rng = np.random.default_rng(3)
+    H = W = 40
+    k = _edge_heavy_points(rng, 3000)
+    x = rng.standard_normal((2, H, W)) + 1j * rng.standard_normal((2, H, W))
+    y = rng.standard_normal((2, len(k))) + 1j * rng.standard_normal((2, len(k)))
+    eps = 1e-6 if dtype == torch.complex128 else 1e-4
+    F = NUFFT(torch.from_numpy(k), (H, W), eps=eps)
+    ri = np.arange(H) - H // 2
+    er, ec = np.exp(-1j * k[:, 0, None] * ri), np.exp(-1j * k[:, 1, None] * ri)
+    fx = np.einsum("bij,mi,mj->bm", x, er, ec)
+    assert rel(F(torch.from_numpy(x).to(dtype)).numpy(), fx) <= eps
+    assert rel(F.adjoint(torch.from_numpy(y).to(dtype)).numpy(), _ndft_adjoint(k, y, H, W)) <= eps
+
+
+def test_spreading_does_not_depend_on_the_band_count():
+    from mrct.kernels import nufft_cpu
+
+    rng = np.random.default_rng(4)
+    k = _edge_heavy_points(rng, 4000)
+    F = NUFFT(torch.from_numpy(k), (64, 64), eps=1e-3)
+    plan = F._plan(torch.device("cpu"))
+    c = F._consts(torch.device("cpu"), torch.float64)
+    n1, n2 = F.grid_shape
+    vals = rng.standard_normal((3, len(k), 2))
+    args = (vals, plan.coords.numpy(), plan.perm.numpy(), F.width, c["coeffs_t"].numpy(),
+            F._lanes, F._ncoef)  # fmt: skip
+    outs = []
+    for n_bands in (1, 2, 3, 5, 8):
+        grid = np.full((3, n1, 2 * n2), np.nan)  # spreading must overwrite every cell
+        nufft_cpu.spread_2d(*args, grid, plan.offsets, plan.bounds, n_bands=n_bands)
+        outs.append(grid)
+    assert len(plan.offsets) - 1 >= 8
+    for g in outs[1:]:
+        np.testing.assert_allclose(g, outs[0], rtol=0, atol=1e-12 * np.abs(outs[0]).max())
+
+
+def test_grid_convolve_matches_direct_kernel_sums():
+    from mrct.physics.nufft import _es_kernel
+
+    rng = np.random.default_rng(5)
+    k = rng.uniform(-math.pi, math.pi, (60, 2))
+    F = NUFFT(torch.from_numpy(k), (12, 10), eps=1e-3)
+    n1, n2 = F.grid_shape
+    u = (k / (2 * np.pi)) * np.array([n1, n2])  # grid coordinates (periodic)
+
+    # sum over all grid nodes l of phi(u_i - l) phi(u_j - l), per axis, with periodic images
+    def axis(ui, uj, n):
+        nodes = np.arange(-n, 2 * n)[None, None, :]
+        d_i = (ui[:, None, None] - nodes) - n * np.round((ui[:, None, None] - nodes) / n)
+        d_j = (uj[None, :, None] - nodes) - n * np.round((uj[None, :, None] - nodes) / n)
+        return (_es_kernel(d_i, F.width, F.beta) * _es_kernel(d_j, F.width, F.beta)).sum(-1) / 3
+
+    C = axis(u[:, 0], u[:, 0], n1) * axis(u[:, 1], u[:, 1], n2)
+    v = rng.standard_normal(60)
+    got = F.grid_convolve(torch.from_numpy(v))
+    assert got.dtype == torch.float64 and got.shape == (60,)
+    assert rel(got.numpy(), C @ v) < 1e-3  # the tap polynomials are fits of phi
+
+
+def test_plan_follows_in_place_trajectory_updates():
+    rng = np.random.default_rng(6)
+    k = torch.tensor(rng.uniform(-3, 3, (300, 2)))
+    F = NUFFT(k, (16, 16), eps=1e-6)
+    x = torch.randn(16, 16, dtype=torch.complex128)
+    F(x)
+    with torch.no_grad():
+        k[:150] *= -1  # moves points across stripes: the sort must be rebuilt
+    fresh = NUFFT(k.clone(), (16, 16), eps=1e-6)
+    torch.testing.assert_close(F(x), fresh(x))
+    torch.testing.assert_close(F.adjoint(F(x)), fresh.adjoint(fresh(x)))
+
+
+def test_large_inputs_with_nan_are_rejected():
+    traj = radial_trajectory(16, 64)
+    F = NUFFT(traj, (64, 64))
+    x = torch.zeros(64, 64, dtype=torch.complex64)
+    x[5, 7] = complex("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        F(x)
+    y = torch.zeros(16, 64, dtype=torch.complex128)
+    y[3, 3] = complex(0, float("inf"))
+    with pytest.raises(ValueError, match="NaN"):
+        F.adjoint(y)
+
+
+def test_toeplitz_adjoint_with_complex_weights():
+    traj = radial_trajectory(10, 24)
+    F = NUFFT(traj, (12, 12), eps=1e-8)
+    w = torch.exp(1j * torch.linspace(0, 3, 240, dtype=torch.float64)).reshape(10, 24)
+    x = torch.randn(12, 12, dtype=torch.complex128)
+    torch.testing.assert_close(F.normal(w)(x), F.adjoint(w * F(x)), rtol=1e-6, atol=1e-6)
+    check_adjoint(F.normal(w), (12, 12), dtype=torch.complex128, rtol=1e-8)
+
+
+@pytest.mark.parametrize("eps", [1e-3, 1e-6])
+def test_against_finufft(eps):
+    finufft = pytest.importorskip("finufft")
+    traj = radial_trajectory(50, 96, flatten=True)
+    k = traj.numpy()
+    rng = np.random.default_rng(7)
+    H, W = 48, 40
+    x = rng.standard_normal((H, W)) + 1j * rng.standard_normal((H, W))
+    y = rng.standard_normal(len(k)) + 1j * rng.standard_normal(len(k))
+    F = NUFFT(traj, (H, W), eps=eps)
+    kr, kc = np.ascontiguousarray(k[:, 0]), np.ascontiguousarray(k[:, 1])
+    # finufft: modes -N/2 .. N/2 - 1 (mrct's pixel offsets), isign -1 for type 2, +1 for type 1
+    ref2 = finufft.nufft2d2(kr, kc, x, eps=1e-12, isign=-1)
+    ref1 = finufft.nufft2d1(kr, kc, y, (H, W), eps=1e-12, isign=1)
+    assert rel(F(torch.from_numpy(x)).numpy(), ref2) <= eps
+    assert rel(F.adjoint(torch.from_numpy(y)).numpy(), ref1) <= eps
+    # and mrct at eps is about as accurate as finufft at eps
+    f2 = finufft.nufft2d2(kr, kc, x, eps=eps, isign=-1)
+    assert rel(F(torch.from_numpy(x)).numpy(), ref2) <= 3 * max(rel(f2, ref2), eps / 10)
+
+
+def test_copies_and_repeated_calls_agree():
+    import copy
+
+    traj = radial_trajectory(12, 32)
+    F = NUFFT(traj, (16, 16), eps=1e-6)
+    x = torch.randn(3, 16, 16, dtype=torch.complex128)
+    y, a = F(x), F.adjoint(F(x))
+    G = copy.deepcopy(F).to("cpu")
+    for _ in range(2):  # cached grids must not leak between calls or copies
+        torch.testing.assert_close(G(x), y)
+        torch.testing.assert_close(F.adjoint(F(x)), a)
+        torch.testing.assert_close(F(x[0]), y[0])
+    assert len(list(F.buffers())) == 0

@@ -1,78 +1,124 @@
 """numba.cuda kernels for NUFFT interpolation and spreading (one thread per point).
 
-Same arithmetic as :mod:`.nufft_cpu` (both compile :mod:`.nufft_math`); spreading uses
-``cuda.atomic.add`` on the (real, imag) float grid. Arrays come from torch CUDA tensors via
-``__cuda_array_interface__``; launches go on the given stream.
+Same arithmetic as :mod:`.nufft_cpu` (both compile :mod:`.nufft_math`) and the same data
+layout: grids are float ``(B, n1, 2 * n2)`` (interleaved real, imag), ``coords`` the sorted
+grid coordinates and ``perm`` the index of each sorted point in the caller's order.
+Spreading uses ``cuda.atomic.add``. Arrays come from torch CUDA tensors via
+``__cuda_array_interface__``; launches go on the given stream. The kernels are compiled
+once per precision (float32 weights and grids for complex64 data, float64 for complex128).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from types import SimpleNamespace
 
 from numba import cuda  # importable without a GPU; kernels compile on first use
 
 __all__ = ["interp_2d", "spread_2d"]
 
 _THREADS = 128
+_MAXW = 16  # widest kernel (nufft_kernel_params caps w at 16)
 
 
 @functools.cache
-def _kernels():
+def _kernels(real):
+    """(interp, spread) kernels for grids and weights of numba type ``real``."""
     from . import nufft_math
 
-    @cuda.jit(device=True)
-    def add(grid, b, i, j, c, v):
-        cuda.atomic.add(grid, (b, i, j, c), v)
+    dev = cuda.jit(device=True)
 
-    nm = nufft_math.build(cuda.jit(device=True), add)
+    @dev
+    def add(row, j, v):
+        cuda.atomic.add(row, j, v)
+
+    @dev
+    def scale(dst, src, f, n):
+        for t in range(n):
+            dst[t] = f * src[t]
+
+    @dev
+    def axpy(dst, src, f, n):
+        for t in range(n):
+            dst[t] += f * src[t]
+
+    @dev
+    def scatter_axpy(dst, src, f, n):
+        for t in range(n):
+            cuda.atomic.add(dst, t, f * src[t])
+
+    @dev
+    def pattern(kv, wc, vre, vim, n):
+        for c in range(n // 2):
+            kv[2 * c] = wc[c] * vre
+            kv[2 * c + 1] = wc[c] * vim
+
+    @dev
+    def contract(acc, wc, w):
+        re = wc[0] * acc[0]
+        im = wc[0] * acc[1]
+        for c in range(1, w):
+            re += wc[c] * acc[2 * c]
+            im += wc[c] * acc[2 * c + 1]
+        return re, im
+
+    ops = SimpleNamespace(add=add, scale=scale, axpy=axpy, scatter_axpy=scatter_axpy,
+                          pattern=pattern, contract=contract)  # fmt: skip
+    nm = nufft_math.build(dev, ops)
     taps, interp_point, spread_point = nm.taps, nm.interp_point, nm.spread_point
 
     @cuda.jit
-    def interp(grid, coords, w, coeffs, out):
+    def interp(grid, coords, perm, w, coeffs, out):
         j = cuda.grid(1)
         if j >= coords.shape[0]:
             return
-        wr = cuda.local.array(16, dtype=numba_float64)
-        wc = cuda.local.array(16, dtype=numba_float64)
+        wr = cuda.local.array(_MAXW + 1, dtype=real)
+        wc = cuda.local.array(_MAXW + 1, dtype=real)
+        acc = cuda.local.array(2 * _MAXW, dtype=real)
         l0r = taps(coords[j, 0], w, coeffs, wr)
         l0c = taps(coords[j, 1], w, coeffs, wc)
+        p = perm[j]
         for b in range(grid.shape[0]):
-            re, im = interp_point(grid, b, l0r, l0c, wr, wc, w)
-            out[b, j, 0] = re
-            out[b, j, 1] = im
+            re, im = interp_point(grid, b, l0r, l0c, wr, wc, w, 2 * w, 2 * w, acc)
+            out[b, p, 0] = re
+            out[b, p, 1] = im
 
     @cuda.jit
-    def spread(vals, coords, w, coeffs, grid):
+    def spread(vals, coords, perm, w, coeffs, grid):
         j = cuda.grid(1)
         if j >= coords.shape[0]:
             return
-        wr = cuda.local.array(16, dtype=numba_float64)
-        wc = cuda.local.array(16, dtype=numba_float64)
+        wr = cuda.local.array(_MAXW + 1, dtype=real)
+        wc = cuda.local.array(_MAXW + 1, dtype=real)
+        kv = cuda.local.array(2 * _MAXW, dtype=real)
         l0r = taps(coords[j, 0], w, coeffs, wr)
         l0c = taps(coords[j, 1], w, coeffs, wc)
+        p = perm[j]
         for b in range(vals.shape[0]):
-            spread_point(grid, b, l0r, l0c, wr, wc, w, vals[b, j, 0], vals[b, j, 1])
+            spread_point(grid, b, l0r, l0c, wr, wc, w, 2 * w, 2 * w, vals[b, p, 0], vals[b, p, 1],
+                         kv)  # fmt: skip
 
     return interp, spread
 
 
-from numba import float64 as numba_float64  # noqa: E402  (used inside the kernels)
+def _real(arr):
+    from numba import float32, float64
+
+    return float64 if arr.dtype.itemsize == 8 else float32
 
 
-def interp_2d(grid, coords, w, coeffs, out, stream=None):
-    """GPU twin of :func:`mrct.kernels.nufft_cpu.interp_2d`."""
-    kernel = _kernels()[0]
-    m = coords.shape[0]
+def _launch(kernel, m, stream, *args):
     if m:
         cfg = (math.ceil(m / _THREADS), _THREADS) + ((stream,) if stream is not None else ())
-        kernel[cfg](grid, coords, w, coeffs, out)
+        kernel[cfg](*args)
 
 
-def spread_2d(vals, coords, w, coeffs, grid, stream=None):
+def interp_2d(grid, coords, perm, w, coeffs, out, stream=None):
+    """GPU twin of :func:`mrct.kernels.nufft_cpu.interp_2d` (one thread per point)."""
+    _launch(_kernels(_real(grid))[0], coords.shape[0], stream, grid, coords, perm, w, coeffs, out)
+
+
+def spread_2d(vals, coords, perm, w, coeffs, grid, stream=None):
     """GPU twin of :func:`mrct.kernels.nufft_cpu.spread_2d`; ``grid`` must be zeroed first."""
-    kernel = _kernels()[1]
-    m = coords.shape[0]
-    if m:
-        cfg = (math.ceil(m / _THREADS), _THREADS) + ((stream,) if stream is not None else ())
-        kernel[cfg](vals, coords, w, coeffs, grid)
+    _launch(_kernels(_real(grid))[1], coords.shape[0], stream, vals, coords, perm, w, coeffs, grid)

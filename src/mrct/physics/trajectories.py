@@ -124,7 +124,8 @@ def pipe_menon_density(traj, image_shape, n_iter: int = 30, eps: float = 1e-3) -
     """Iterative density compensation for any trajectory (Pipe & Menon, MRM 41(1), 1999).
 
     Iterates ``w <- w / (C w)``, where ``C`` spreads the weights onto the oversampled grid
-    with the NUFFT kernel and interpolates back, then scales ``w`` to k-space area over
+    with the NUFFT kernel and interpolates back (:meth:`mrct.physics.NUFFT.grid_convolve`),
+    then scales ``w`` to k-space area over
     (2 pi)^2, like :func:`radial_density`.
 
     Returns
@@ -135,25 +136,9 @@ def pipe_menon_density(traj, image_shape, n_iter: int = 30, eps: float = 1e-3) -
 
     op = NUFFT(traj, image_shape, eps=eps)
     n1, n2 = op.grid_shape
-    m = op.n_points
-    w = torch.ones(m, dtype=torch.float64)
-
-    def conv(v):
-        vals = torch.zeros((1, m, 2), dtype=torch.float64)
-        vals[0, :, 0] = v[torch.as_tensor(op._perm)]
-        grid = torch.zeros((1, n1, n2, 2), dtype=torch.float64)
-        coords = op._coords(torch.device("cpu"))
-        from ..kernels import nufft_cpu
-
-        nufft_cpu.spread_2d(vals.numpy(), coords.numpy(), op.width, op._coeffs, grid.numpy())
-        out = torch.zeros((1, m, 2), dtype=torch.float64)
-        nufft_cpu.interp_2d(grid.numpy(), coords.numpy(), op.width, op._coeffs, out.numpy(), 8)
-        res = torch.empty(m, dtype=torch.float64)
-        res[torch.as_tensor(op._perm)] = out[0, :, 0]
-        return res
-
+    w = torch.ones(op.out_shape, dtype=torch.float64)
     for _ in range(n_iter):
-        w = w / conv(w)
+        w = w / op.grid_convolve(w)
     # For samples of uniform density, one per area a (grid cells), C w = (w / a) I^4 with I the
     # 1D kernel integral (the grid sum of the 2D kernel is I^2, and spreading then
     # interpolating applies it twice); C w = 1 thus gives a = w I^4, and a / (n1 n2) is the
@@ -161,4 +146,4 @@ def pipe_menon_density(traj, image_shape, n_iter: int = 30, eps: float = 1e-3) -
     u = np.linspace(-op.width / 2, op.width / 2, 4001)
     integral = np.trapezoid(_es_kernel(u, op.width, op.beta), u)
     w = w * integral**4 / (n1 * n2)
-    return w.reshape(op.out_shape)
+    return w

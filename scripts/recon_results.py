@@ -5,10 +5,12 @@
 
 Cases: sparse-view fan-beam CT at sparsity 4, 8 and 16 (chest CT test slices 106-132) and
 radial MRI at acceleration 16 (brain MRI test slices 132-149). FBP and TV-PDHG run at every
-undersampling; the learned models run where shipped weights exist (trained at sparsity 16 and
-acceleration 16). Scores: fastMRI SSIM / PSNR / NMSE per slice against the full-view Hann FBP
-(data range: the slice's maximum), mean +- std over slices, and the mean time per slice on
-this machine. Needs ``../shared/data``.
+undersampling; the learned models run where weights exist: mrct's shipped ones (sparsity 16,
+acceleration 16) and, from ``--weights-dir`` (default ``results_weights/``), the sparsity 4 and
+8 models that ``python scripts/train_pretrained.py results`` trains but mrct does not ship.
+Scores: fastMRI SSIM / PSNR / NMSE per slice against the full-view Hann FBP (data range: the
+slice's maximum), mean +- std over slices, and the mean time per slice on this machine.
+Needs ``../shared/data``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _cell(r, key, fmt):
     return f"{format(v.mean(), fmt)} +- {format(v.std(), fmt)}"
 
 
-def evaluate(tv_iters: int, max_slices: int | None, progress: bool):
+def evaluate(tv_iters: int, max_slices: int | None, progress: bool, weights_dir=None):
     cases = [("ct", k) for k in (4, 8, 16)] + [("mri", 16)]
     rows, raw = [], {}
     for task_name, k in cases:
@@ -52,7 +54,8 @@ def evaluate(tv_iters: int, max_slices: int | None, progress: bool):
         else:
             task = mri_task(k, splits=("test",), max_slices=max_slices)
         fns, notes = method_functions(task_name, task.radon_sparse, k, tv_iters=tv_iters,
-                                      img_scale=IMG_SCALE[task_name])  # fmt: skip
+                                      img_scale=IMG_SCALE[task_name],
+                                      weights_dir=weights_dir)  # fmt: skip
         res = run_methods(fns, task.test.inputs, task.test.targets, notes, progress=progress)
         label = (f"CT, sparsity {k} ({task.radon_sparse.geometry.proj_shape[0]} views)"
                  if task_name == "ct" else f"radial MRI, x{k} (512 / {k} spokes)")  # fmt: skip
@@ -90,9 +93,12 @@ def main(argv=None) -> int:
     ap.add_argument("--max-slices", type=int, default=None)
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument(
+        "--weights-dir", type=Path, default=Path(__file__).resolve().parents[1] / "results_weights"
+    )
     a = ap.parse_args(argv)
     t0 = time.time()
-    rows, raw = evaluate(a.tv_iters, a.max_slices, a.progress)
+    rows, raw = evaluate(a.tv_iters, a.max_slices, a.progress, a.weights_dir)
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"torch {torch.__version__} ({torch.get_num_threads()} threads)")  # fmt: skip
     body = (

@@ -58,3 +58,40 @@ def test_pretrained_beats_fbp_on_a_held_out_slice(name):
         s_model = ssim(rec[i].numpy(), x[i].numpy(), dr)
         s_fbp = ssim(fbp[i].numpy(), x[i].numpy(), dr)
         assert s_model > s_fbp + 0.05, (name, i, s_model, s_fbp)
+
+
+def test_parse_name_covers_unshipped_models_and_rejects_bad_ones():
+    from mrct.recon.pretrained import parse_name
+
+    spec = parse_name("fbpconvnet-ct-sparse8")
+    assert (spec.model, spec.task, spec.undersampling) == ("fbpconvnet", "ct", 8)
+    assert parse_name("pdunet-ct-sparse16") is PRETRAINED["pdunet-ct-sparse16"]
+    with pytest.raises(ValueError, match="must divide 360"):
+        parse_name("lpd-ct-sparse7")
+    with pytest.raises(ValueError, match="ct-sparse"):
+        parse_name("unet-ct-sparse8")
+
+
+def test_method_functions_load_unshipped_weights_from_a_folder(tmp_path):
+    """A model saved the way scripts/train_pretrained.py saves it is found in weights_dir and
+    gives the same output as the module that was saved."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from mrct.recon.compare import method_functions
+    from mrct.recon.pretrained import build_model, operator_for
+
+    radon = operator_for("ct", 8)
+    torch.manual_seed(0)
+    model = build_model("lpd", radon, n_iter=2).eval()
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    meta = {"model_kwargs": json.dumps({"n_iter": 2, "opnorm": float(model.opnorm)})}
+    save_file(state, str(tmp_path / "lpd-ct-sparse8.safetensors"), metadata=meta)
+
+    fns, notes = method_functions("ct", radon, 8, names=("LPD", "PD-UNet"), weights_dir=tmp_path)
+    assert "LPD" in fns and "PD-UNet" in notes  # no pdunet-ct-sparse8 anywhere
+    g = radon(torch.rand(1, 256, 256) * 0.02)
+    with torch.no_grad():
+        ref = model(g).clamp_min(0)
+    assert torch.allclose(fns["LPD"](g), ref, atol=1e-6)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -57,14 +58,19 @@ def method_functions(
     names=METHODS,
     tv_iters: int = 200,
     img_scale: float = 1.0,
+    weights_dir=None,
 ) -> tuple[dict[str, Callable], dict[str, str]]:
     """Callables ``sinograms (n, V, N) -> images (n, H, W)`` for the named methods, and notes
     for the ones that cannot run (no shipped model).
 
+    Learned models come from ``weights_dir/{model}-{task}-{sparse|radial}{k}.safetensors``
+    when that file exists (models trained by ``scripts/train_pretrained.py`` but not shipped),
+    else from mrct's shipped weights.
+
     ``img_scale`` (a typical image value) rescales TV-PDHG's problem to images of order one,
     where its default step-size ratio converges fastest; ``TV_LAMBDA`` is in those units.
     """
-    from .pretrained import PRETRAINED, pretrained, weights_path
+    from .pretrained import PRETRAINED, load_model_file, pretrained, weights_path
     from .tv_pdhg import tv_pdhg
 
     fns: dict[str, Callable] = {}
@@ -89,10 +95,14 @@ def method_functions(
             key = f"{_MODEL_KEYS[name]}-{task_name}-" + (
                 f"sparse{undersampling}" if task_name == "ct" else f"radial{undersampling}"
             )
-            if key not in PRETRAINED or not weights_path(key).is_file():
+            extra = Path(weights_dir) / f"{key}.safetensors" if weights_dir else None
+            if extra is not None and extra.is_file():
+                model = load_model_file(extra, key)
+            elif key in PRETRAINED and weights_path(key).is_file():
+                model = pretrained(key)
+            else:
                 notes[name] = f"no shipped model {key!r}"
                 continue
-            model = pretrained(key)
             if tuple(model.radon.geometry.proj_shape) != tuple(radon.geometry.proj_shape):
                 notes[name] = f"{key} expects sinograms {model.radon.geometry.proj_shape}"
                 continue

@@ -12,13 +12,22 @@ settings, the time and the machine); nothing is downloaded.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import torch
 
-__all__ = ["PRETRAINED", "PretrainedSpec", "list_pretrained", "pretrained", "weights_path"]
+__all__ = [
+    "PRETRAINED",
+    "PretrainedSpec",
+    "list_pretrained",
+    "load_model_file",
+    "parse_name",
+    "pretrained",
+    "weights_path",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,10 @@ PRETRAINED = {
                        "FBPConvNet baseline, fan-beam CT (paper geometry), every 16th view"),
         PretrainedSpec("pdunet-mri-radial16", "pdunet", "mri", 16,
                        "Primal-Dual UNet, radial MRI as sinograms, 32 of 512 spokes"),
+        PretrainedSpec("lpd-mri-radial16", "lpd", "mri", 16,
+                       "Learned Primal-Dual, radial MRI as sinograms, 32 of 512 spokes"),
+        PretrainedSpec("fbpconvnet-mri-radial16", "fbpconvnet", "mri", 16,
+                       "FBPConvNet baseline, radial MRI as sinograms, 32 of 512 spokes"),
     ]
 }  # fmt: skip
 
@@ -99,24 +112,36 @@ def build_model(kind: str, radon, **kwargs):
     return classes[kind](radon, **kwargs)
 
 
-def pretrained(name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load a shipped model, in eval mode, on ``device``.
+def parse_name(name: str) -> PretrainedSpec:
+    """The spec of a shipped model, or of any ``{pdunet|lpd|fbpconvnet}-ct-sparse{k}`` /
+    ``...-mri-radial{k}`` name (models that ``scripts/train_pretrained.py`` can train but mrct
+    does not ship, e.g. the sparsity 4 and 8 models behind ``docs/results.md``)."""
+    if name in PRETRAINED:
+        return PRETRAINED[name]
+    m = re.fullmatch(r"(pdunet|lpd|fbpconvnet)-(ct-sparse|mri-radial)(\d+)", name)
+    if m is None:
+        raise ValueError(
+            f"unknown pretrained model {name!r}; shipped: {sorted(PRETRAINED)}; other names "
+            "follow '{pdunet|lpd|fbpconvnet}-ct-sparse{k}' or '...-mri-radial{k}'"
+        )
+    task = "ct" if m.group(2) == "ct-sparse" else "mri"
+    k = int(m.group(3))
+    if k < 1 or (task == "ct" and 360 % k) or (task == "mri" and 512 % k):
+        raise ValueError(
+            f"{name!r}: undersampling {k} must divide 360 views (CT) or 512 spokes (MRI)"
+        )
+    return PretrainedSpec(name, m.group(1), task, k, "not shipped (results only)")
 
-    The returned module maps a (B, n_views, n_det) sinogram to a (B, H, W) image in the
-    paper's units (attenuation with water at 0.02 per pixel for CT; image / 255 for the brain
-    MRI task); ``model.radon`` is the sparse-view operator it was trained with.
-    """
+
+def load_model_file(path: str | Path, name: str,
+                    device: str | torch.device = "cpu") -> torch.nn.Module:  # fmt: skip
+    """Load weights written by ``scripts/train_pretrained.py`` for model ``name`` (see
+    :func:`parse_name`) from ``path``, in eval mode, on ``device``."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    spec = _spec(name)
-    path = weights_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"weights of {name!r} are missing at {path}; run `python scripts/train_pretrained.py "
-            f"{name}` to reproduce them"
-        )
-    from safetensors import safe_open
-
+    spec = parse_name(name)
+    path = Path(path)
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     kwargs = json.loads(meta.get("model_kwargs", "{}"))
@@ -129,3 +154,20 @@ def pretrained(name: str, device: str | torch.device = "cpu") -> torch.nn.Module
             f"{unexpected[:5]}"
         )
     return model.to(device).eval()
+
+
+def pretrained(name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load a shipped model, in eval mode, on ``device``.
+
+    The returned module maps a (B, n_views, n_det) sinogram to a (B, H, W) image in the
+    paper's units (attenuation with water at 0.02 per pixel for CT; image / 255 for the brain
+    MRI task); ``model.radon`` is the sparse-view operator it was trained with.
+    """
+    _spec(name)
+    path = weights_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights of {name!r} are missing at {path}; run `python scripts/train_pretrained.py "
+            f"{name}` to reproduce them"
+        )
+    return load_model_file(path, name, device)

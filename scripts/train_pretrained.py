@@ -2,7 +2,7 @@
 
     python scripts/train_pretrained.py pdunet-ct-sparse16 [--steps 600] [--batch 2] [--seed 0]
     python scripts/train_pretrained.py all
-    python scripts/train_pretrained.py results --steps 150   # sparsity 4 and 8 (not shipped)
+    python scripts/train_pretrained.py results --steps 200   # sparsity 4 and 8 (not shipped)
 
 Recipe (the Primal-Dual UNet paper's, shortened for CPUs): L1 loss on images divided by the
 training set's 99th percentile, Adam (lr 1e-3), cosine annealing over all steps, random

@@ -383,7 +383,7 @@ def test_example_configs_parse():
             "pdunet-mri-radial16", "smoke"} <= names  # fmt: skip
     for p in files:
         cfg = TrainConfig.from_file(p)
-        assert cfg.model.get("name") and cfg.data.get("task") in ("ct", "mri"), p
+        assert cfg.model.get("name") and cfg.data.get("task") in ("ct", "mri", "sr"), p
     paper = TrainConfig.from_file(CONFIGS / "pdunet-ct-sparse16.toml")
     assert (paper.lr, paper.loss, paper.scheduler, paper.epochs) == (1e-3, "l1", "cosine", 151)
     assert paper.batch_size * paper.accumulate == 32

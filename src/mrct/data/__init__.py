@@ -7,8 +7,10 @@
 * :mod:`mrct.data.readers`: NIfTI and DICOM readers returning :class:`Volume` objects in the
   canonical SPL orientation;
 * :mod:`mrct.data.shared`: loaders for the chest CT and MNI152 brain of ``../shared/data``.
+* :mod:`mrct.data.dynamic`: a dynamic-MRI simulator (respiration-like motion, low-res series).
 """
 
+from .dynamic import DynamicSeries, breathing_signal, motion_field, simulate_dynamic_series
 from .line_integrals import (
     cone_beam_projections,
     ellipse_line_integrals,
@@ -42,6 +44,10 @@ from .shared import (
 )
 
 __all__ = [
+    "DynamicSeries",
+    "breathing_signal",
+    "motion_field",
+    "simulate_dynamic_series",
     "EquispacedMask",
     "RandomMask",
     "poisson_disc_mask",

@@ -17,6 +17,7 @@ from .geometry import (
     uniform_angles,
 )
 from .gradient import Gradient
+from .kspace_truncation import PAPER_FRACTIONS, KSpaceTruncation, kept_lines, upsample_lowres
 from .nufft import NUFFT, ToeplitzNormal, nufft_kernel_params
 from .operator import (
     AdjointOperator,
@@ -76,6 +77,10 @@ __all__ = [
     "ConeBeam",
     "Radon",
     "Gradient",
+    "KSpaceTruncation",
+    "PAPER_FRACTIONS",
+    "kept_lines",
+    "upsample_lowres",
     "uniform_angles",
     "full_scan_angles",
     "short_scan_angles",

@@ -18,6 +18,7 @@ from .iterative import History
 from .pretrained import list_pretrained, pretrained
 from .primal_dual import LearnedPrimalDual, PrimalDualUNet
 from .sirt import sirt
+from .sr import DDoSUNet, SRUNet, load_sr_model, super_resolve_series
 from .training import TrainConfig, Trainer, fit, train_from_config
 from .tv_pdhg import total_variation, tv_pdhg
 from .unet import UNet
@@ -33,6 +34,10 @@ __all__: list[str] = [
     "LearnedPrimalDual",
     "PrimalDualUNet",
     "UNet",
+    "DDoSUNet",
+    "SRUNet",
+    "super_resolve_series",
+    "load_sr_model",
     "list_pretrained",
     "pretrained",
     "TrainConfig",

@@ -274,6 +274,10 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
         task = ct_task(**data)
     elif kind == "mri":
         task = mri_task(**data)
+    elif kind == "sr":  # super-resolution of dynamic MRI (mrct.recon.sr_data)
+        from .sr_data import make_sr_task
+
+        return make_sr_task(data, cfg)
     else:
-        raise ValueError(f'data.task must be "ct" or "mri", got {kind!r}')
+        raise ValueError(f'data.task must be "ct", "mri" or "sr", got {kind!r}')
     return task.radon_sparse, task.train, task.val, {"img_scale": task.img_scale}

@@ -841,8 +841,10 @@ def _model_class(name: str):
             raise ValueError(f"model.name {name!r} cannot be imported: {e}") from e
     from .fbpconvnet import FBPConvNet
     from .primal_dual import LearnedPrimalDual, PrimalDualUNet
+    from .sr_models import SR_MODELS
 
     classes = {"pdunet": PrimalDualUNet, "lpd": LearnedPrimalDual, "fbpconvnet": FBPConvNet}
+    classes.update(SR_MODELS)  # "ddos", "ddosunet", "srunet", "unet-sr"
     if name not in classes:
         raise ValueError(
             f'model.name must be one of {sorted(classes)} or "package.module:Class", got {name!r}'

@@ -127,7 +127,6 @@ def test_ct_projection_falls_back_to_phantom(tmp_path, monkeypatch, kernel_env):
     assert _n_images(nb) >= 4
 
 
-
 def test_mri_radial_falls_back_to_phantom(tmp_path, monkeypatch, kernel_env):
     monkeypatch.setenv("MRCT_EXAMPLE_SMALL", "1")
     monkeypatch.setenv("MRCT_SHARED_DATA", str(tmp_path / "no_shared_data"))
@@ -135,8 +134,19 @@ def test_mri_radial_falls_back_to_phantom(tmp_path, monkeypatch, kernel_env):
     assert "using: modified Shepp-Logan phantom" in text
     assert _n_images(nb) >= 6
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_full_size(path, monkeypatch, kernel_env):
     monkeypatch.setenv("MRCT_EXAMPLE_SMALL", "0")
     _execute(path, monkeypatch, kernel_env)
+
+
+def test_synthetic_ct_falls_back_to_phantom(tmp_path, monkeypatch, kernel_env):
+    """Without the shared data the synthetic-CT notebook runs on the chest phantom."""
+    monkeypatch.setenv("MRCT_EXAMPLE_SMALL", "1")
+    monkeypatch.setenv("MRCT_SHARED_DATA", str(tmp_path / "no_shared_data"))
+    nb, text = _execute(EXAMPLES / "synthetic_ct.ipynb", monkeypatch, kernel_env)
+    assert "source: phantom" in text
+    assert "same seed, same sCT: True" in text
+    assert _n_images(nb) >= 3

@@ -381,9 +381,14 @@ def test_example_configs_parse():
     names = {p.stem for p in files}
     assert {"pdunet-ct-sparse16", "lpd-ct-sparse16", "fbpconvnet-ct-sparse16",
             "pdunet-mri-radial16", "smoke"} <= names  # fmt: skip
+    from mrct.recon.datasets import _import_task
+    from mrct.recon.training import _model_class
+
     for p in files:
         cfg = TrainConfig.from_file(p)
-        assert cfg.model.get("name") and cfg.data.get("task") in ("ct", "mri", "sr"), p
+        assert isinstance(_model_class(cfg.model["name"]), type), p  # the model resolves
+        task = cfg.data.get("task")
+        assert task in ("ct", "mri", "sr") or callable(_import_task(task)), p
     paper = TrainConfig.from_file(CONFIGS / "pdunet-ct-sparse16.toml")
     assert (paper.lr, paper.loss, paper.scheduler, paper.epochs) == (1e-3, "l1", "cosine", 151)
     assert paper.batch_size * paper.accumulate == 32

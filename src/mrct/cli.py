@@ -257,5 +257,43 @@ def sr(
         raise typer.Exit(2) from None
 
 
+synth_app = typer.Typer(
+    help="Image synthesis with diffusion models: synthetic CT from MRI or CBCT.",
+    no_args_is_help=True,
+)
+app.add_typer(synth_app, name="synth")
+
+
+@synth_app.command("sct")
+def synth_sct(
+    input: Path = typer.Option(..., "--input", "-i", help="MRI or CBCT volume (.nii / .nii.gz)."),
+    task: str = typer.Option(..., "--task", help="mri (MRI -> CT) or cbct (CBCT -> CT)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output sCT (.nii / .nii.gz), HU."),
+    model: Path = typer.Option(
+        None, "--model", help="Trained ConditionalDiffusion or SCTUNet checkpoint (.safetensors)."
+    ),
+    steps: int = typer.Option(50, "--steps", min=1, help="DDIM sampling steps."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed (same seed, same sCT)."),
+    mask: Path = typer.Option(
+        None, "--mask", help="Body mask on the input's grid; outside set to -1024 HU."
+    ),
+    batch_size: int = typer.Option(8, min=1, help="Slices per sampling batch."),
+    guidance_scale: float = typer.Option(1.0, help="Classifier-free guidance weight."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+):
+    """Synthetic CT from an MRI or CBCT NIfTI volume, slice by slice (2.5D when the model was
+    trained so), written as NIfTI in HU with the input's affine. No weights are downloaded:
+    pass --model (train one with scripts/train_sct.py)."""
+    from .synth.sct_cli import run_sct
+
+    try:
+        run_sct(input, task, out, model=model, steps=steps, seed=seed, mask=mask,
+                batch_size=batch_size, guidance_scale=guidance_scale, device=device,
+                progress=True, log=typer.echo)  # fmt: skip
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        typer.echo(f"mrct synth sct: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

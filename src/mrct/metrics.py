@@ -49,6 +49,9 @@ __all__ = [
     "masked_mae",
     "masked_psnr",
     "masked_ssim",
+    "synthrad_mae",
+    "synthrad_psnr",
+    "synthrad_ssim",
     "ssim_torch",
     "SSIMLoss",
 ]
@@ -576,3 +579,30 @@ class SSIMLoss(torch.nn.Module):
             data_range = t.detach().amax(dim=(1, 2, 3))
         s = ssim_torch(pred, target, data_range, self.win_size, self.k1, self.k2)
         return 1 - s.mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# SynthRAD2023 names (the challenge's metric names; thin wrappers of the masked_* functions)
+# ---------------------------------------------------------------------------------------------
+
+
+def synthrad_mae(prediction, target, mask) -> float:
+    """SynthRAD2023 MAE: ``sum |target*m - prediction*m| / sum m`` in HU, **unclipped**.
+
+    Same as :func:`masked_mae` (``prediction``, ``target``: synthetic and reference CT in HU,
+    shape (H, W) or (D, H, W); ``mask``: body mask, ``mask > 0`` counts). Returns HU.
+    """
+    return masked_mae(prediction, target, mask)
+
+
+def synthrad_psnr(prediction, target, mask) -> float:
+    """SynthRAD2023 PSNR: both images clipped to [-1024, 3000] HU, masked voxels only,
+    peak 4024 HU (``use_population_range=True``). Same as :func:`masked_psnr`; returns dB."""
+    return masked_psnr(prediction, target, mask, _SYNTHRAD_RANGE)
+
+
+def synthrad_ssim(prediction, target, mask) -> float:
+    """SynthRAD2023 SSIM: both images clipped to [-1024, 3000] HU, voxels outside the mask set
+    to -1024, shifted by +1024, 7**ndim box window (7x7x7 for a volume), data range 4024, SSIM
+    map averaged over the mask after a 3-voxel border crop. Same as :func:`masked_ssim`."""
+    return masked_ssim(prediction, target, mask, _SYNTHRAD_RANGE)

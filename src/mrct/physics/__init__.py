@@ -107,4 +107,3 @@ __all__ = [
     "rotation_matrix",
     "view_pose",
 ]
-

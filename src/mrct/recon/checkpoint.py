@@ -42,6 +42,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_weights",
+    "build_model",
     "read_metadata",
     "rng_state",
     "set_rng_state",
@@ -399,3 +400,22 @@ def load_weights(path: str | os.PathLike, model: torch.nn.Module,
     path, tensors, _ = _open(path)
     _load_model_state(path, model, tensors, strict)
     return model
+
+
+def build_model(cls: type, path: str | os.PathLike,
+                map_location: str | torch.device = "cpu") -> torch.nn.Module:  # fmt: skip
+    """``cls(**model_kwargs)`` from a checkpoint's metadata, with its weights loaded, on
+    ``map_location``, in eval mode. A checkpoint without ``model_kwargs``, or whose keyword
+    arguments ``cls`` does not take, raises a ``ValueError`` naming ``cls``."""
+    kwargs = read_metadata(path).get("model_kwargs")
+    if isinstance(kwargs, str):
+        kwargs = json.loads(kwargs)
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{path} holds no model_kwargs; not a {cls.__name__} checkpoint")
+    kwargs = {k: v for k, v in kwargs.items() if k != "name"}
+    try:
+        model = cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"{path} is not a {cls.__name__} checkpoint: {e}") from e
+    load_weights(path, model)
+    return model.to(map_location).eval()

@@ -256,11 +256,27 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
     return task
 
 
+def _import_task(spec: str):
+    import importlib
+
+    mod, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"data.task {spec!r} cannot be imported: {e}") from e
+    if not callable(fn):
+        raise ValueError(f"data.task {spec!r} is not a function")
+    return fn
+
+
 def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict]:
     """Build a task from a config's ``data`` section (a dict or an object with ``.data``).
 
-    Keys: ``task`` ("ct" | "mri"), then the keyword arguments of :func:`ct_task` or
+    Keys: ``task`` ("ct" | "mri" | "sr"), then the keyword arguments of :func:`ct_task` or
     :func:`mri_task` (``sparsity``/``acceleration``, ``size``, ``source``, ``max_slices``...).
+    ``task = "package.module:function"`` hands the other keys, as a dict, to that function,
+    which returns the same tuple (how packages built on ``mrct.recon``, such as ``mrct.synth``,
+    plug their data in without ``mrct.recon`` importing them).
     Returns ``(radon_sparse, train, val, extra)`` with ``extra = {"img_scale": ...}``, the
     keyword arguments the models need besides the operator.
     """
@@ -269,6 +285,8 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
     else:
         data = dict(getattr(cfg, "data", None) or {})
     kind = data.pop("task", "ct")
+    if ":" in str(kind):  # "package.module:function", e.g. "mrct.synth.sct_data:make_sct_task"
+        return _import_task(str(kind))(data)
     data.setdefault("splits", ("train", "val"))
     if kind == "ct":
         task = ct_task(**data)
@@ -279,5 +297,7 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
 
         return make_sr_task(data, cfg)
     else:
-        raise ValueError(f'data.task must be "ct", "mri" or "sr", got {kind!r}')
+        raise ValueError(
+            f'data.task must be "ct", "mri", "sr" or "package.module:function", got {kind!r}'
+        )
     return task.radon_sparse, task.train, task.val, {"img_scale": task.img_scale}

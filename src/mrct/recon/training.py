@@ -598,6 +598,10 @@ class Trainer:
                 'loss_scale = "img_scale" is resolved by train_from_config; pass a number to fit'
             )
         self._loss_scale = float(cfg.loss_scale)
+        # generic hooks: a model may compute its own loss (``returns_loss = True``, called as
+        # ``model(input, target)`` -> scalar) and ask to be told after every optimizer step
+        self._model_loss = bool(getattr(self.model, "returns_loss", False))
+        self._step_hook = getattr(self.model, "on_optimizer_step", None)
         model = self.model.to(device)
         amp_dtype, use_scaler = self._amp(device)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -675,8 +679,10 @@ class Trainer:
                         else ddp_model.no_sync())  # fmt: skip
                 with sync:
                     with autocast():
-                        pred = ddp_model(x)
-                    loss = self._criterion(pred, y)
+                        # models with ``returns_loss = True`` (e.g. mrct.synth's diffusion)
+                        # compute their own training loss from (input, target)
+                        pred = ddp_model(x, y) if self._model_loss else ddp_model(x)
+                    loss = pred.float() if self._model_loss else self._criterion(pred, y)
                     scaler.scale(loss / k).backward()
                 n = _n_items(y)
                 ld = loss.detach().double()
@@ -690,6 +696,8 @@ class Trainer:
                         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                     scaler.step(opt)
                     scaler.update()
+                    if self._step_hook is not None:  # e.g. an EMA update
+                        self._step_hook()
                     opt.zero_grad(set_to_none=True)
                     self.global_step += 1
                     if sched is not None and cfg.scheduler_interval == "step":
@@ -776,9 +784,10 @@ class Trainer:
             x, y = _split_batch(batch)
             x, y = _to(x, device), _to(y, device)
             with autocast():
-                pred = model(x)  # the unwrapped module: no collectives in validation
+                pred = model(x, y) if self._model_loss else model(x)  # unwrapped: no collectives
             n = _n_items(y)
-            total[0] += self._criterion(pred, y).double() * n
+            loss = pred.float() if self._model_loss else self._criterion(pred, y)
+            total[0] += loss.double() * n
             total[1] += n
         if dist_info.enabled:
             import torch.distributed as dist

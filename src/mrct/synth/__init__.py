@@ -1,3 +1,17 @@
-"""Diffusion-based image synthesis built on diffusers."""
+"""Diffusion-based image synthesis built on diffusers.
 
-__all__: list[str] = []
+* :class:`ConditionalDiffusion`: conditional DDPM training / DDIM sampling on a diffusers
+  ``UNet2DModel`` (EMA, classifier-free guidance, 2D and 2.5D, safetensors checkpoints);
+* :func:`dps` and :func:`diffpir`: posterior sampling with any mrct ``LinearOperator``;
+* :class:`SCTUNet`: the deterministic UNet regression baseline;
+* :mod:`mrct.synth.sct_data`: simulated CBCT->CT and MRI->CT pairs from the shared chest CT;
+* :mod:`mrct.synth.sct_cli`: ``mrct synth sct``.
+
+See ``docs/synth.md``.
+"""
+
+from .diffusion import ConditionalDiffusion, stack_neighbours
+from .posterior import diffpir, dps
+from .regression import SCTUNet
+
+__all__ = ["ConditionalDiffusion", "SCTUNet", "diffpir", "dps", "stack_neighbours"]

@@ -71,6 +71,10 @@ def evaluate(runs: Path, task: str, size: int, source: str, slices: int | None, 
     else:
         rows.append({"task": task, "method": "input MR", "mae": None, "psnr": None,
                      "ssim": None, "s_per_slice": None})  # fmt: skip
+        # the classical MR-only baseline: bulk density, water (0 HU) inside the body
+        bulk = np.where(pairs.mask > 0, 0.0, -1024.0).astype(np.float32)
+        rows.append({"task": task, "method": "bulk density (water in body)",
+                     **score(bulk, pairs.target, pairs.mask), "s_per_slice": None})  # fmt: skip
     for kind, label in (("unet", "UNet regression"), ("diffusion", f"diffusion, DDIM {steps}")):
         path = runs / f"sct-{task}-{kind}.safetensors"
         if not path.is_file():
@@ -119,19 +123,25 @@ def _findings(rows: list[dict]) -> list[str]:
     by = {(r["task"], r["method"].split(",")[0]): r for r in rows}
     for task, name in (("cbct", "CBCT -> CT"), ("mri", "MRI -> CT")):
         u, d = by.get((task, "UNet regression")), by.get((task, "diffusion"))
-        i = by.get((task, "input CBCT (FDK)"))
-        if u and i and i["mae"] is not None:
-            verb = "lowers" if u["mae"] < i["mae"] else "does not lower"
-            out.append(f"{name}: the UNet {verb} the MAE of the untouched CBCT "
-                       f"({i['mae']:.1f} -> {u['mae']:.1f} HU).")  # fmt: skip
+        i = by.get((task, "input CBCT (FDK)")) or by.get((task, "bulk density (water in body)"))
+        what = "the untouched CBCT" if task == "cbct" else "bulk density"
+        for m, label in ((u, "the UNet"), (d, "the diffusion model")):
+            if m and i and i["mae"] is not None:
+                verb = "lowers" if m["mae"] < i["mae"] else "does not lower"
+                out.append(f"{name}: {label} {verb} the MAE of {what} "
+                           f"({i['mae']:.1f} -> {m['mae']:.1f} HU).")  # fmt: skip
         if u and d:
-            if d["mae"] > u["mae"]:
+            if abs(d["mae"] - u["mae"]) <= 0.03 * u["mae"]:
+                out.append(f"{name}: the diffusion model is on par with the UNet in MAE "
+                           f"({d['mae']:.1f} vs {u['mae']:.1f} HU; within 3 %).")  # fmt: skip
+            elif d["mae"] > u["mae"]:
                 out.append(
-                    f"{name}: the diffusion model is far behind the UNet ({d['mae']:.1f} vs "
-                    f"{u['mae']:.1f} HU): after {d.get('train_steps') or '?'} optimizer steps its "
-                    "samples still carry residual noise. A conditional diffusion model needs "
-                    "far more training than a regression UNet; this run shows "
-                    "the pipeline, not the method's attainable accuracy."
+                    f"{name}: the diffusion model is behind the UNet ({d['mae']:.1f} vs "
+                    f"{u['mae']:.1f} HU) after {d.get('train_steps') or '?'} optimizer steps. "
+                    "Part of the gap is expected even for a perfect model: the L1-trained UNet "
+                    "estimates the conditional median, which minimises MAE, while a diffusion "
+                    "sample is a draw from the conditional distribution and adds its spread; "
+                    "the rest is training time (minutes on a CPU)."
                 )  # fmt: skip
             else:
                 out.append(f"{name}: the diffusion model matches or beats the UNet on MAE "
@@ -177,7 +187,9 @@ def table(rows: list[dict], steps: int, note: str | None = None) -> str:
         f"{r0.get('size', '?')} x {r0.get('size', '?')} slices (~5.5 mm pixels at 64), models "
         "trained for minutes on 2 CPU cores. The numbers are not comparable to the challenge's "
         "and are shown beside them only for scale.",
-        "- An MR image is not in HU, so the input row of MRI -> CT has no metrics.",
+        "- An MR image is not in HU, so the input row of MRI -> CT has no metrics; the bulk "
+        "density row (water, 0 HU, everywhere inside the body mask, -1024 outside: the "
+        "classical MR-only planning baseline) stands in for it.",
         f"- Diffusion samples use DDIM with {steps} steps, one seed and the EMA weights; the "
         "UNet is deterministic. In the challenge, too, the top entries were regression networks "
         "and diffusion entries were rare (best SSIM ~0.82 on task 1).",

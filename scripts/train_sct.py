@@ -1,6 +1,7 @@
 """Train the synthetic-CT models: conditional diffusion and UNet regression, CBCT and MRI.
 
     python scripts/train_sct.py                        # both tasks, both models, 64 x 64
+    python scripts/train_sct.py --ship                 # ... and copy them to mrct/synth/weights
     python scripts/train_sct.py --tasks cbct --diffusion-steps 3000 --unet-steps 1500
     python scripts/train_sct.py --size 16 --slices 4 --tiny --diffusion-steps 3 --unet-steps 3
 
@@ -8,13 +9,15 @@ Data: :func:`mrct.synth.sct_data.make_sct_task` (simulated CBCT / synthetic MR f
 shared chest CT's training slices 0-89, ``--realisations`` simulations each, 2.5D with
 ``--context`` neighbours; the phantom without ``../shared/data``). Training: the mrct trainer
 (:func:`mrct.recon.training.fit`, Adam, cosine schedule, gradient clipping at 1): the
-diffusion model on its DDPM noise-prediction loss with EMA weights, the UNet on L1 of
-HU / 1000 with a residual to the input for CBCT. ``--*-steps`` are optimizer steps (rounded up
-to whole epochs).
+diffusion model on its DDPM loss (velocity prediction by default) with EMA weights, the UNet
+on L1 of HU / 1000 with a residual to the input for CBCT. ``--*-steps`` are optimizer steps
+(rounded up to whole epochs).
 
 Writes ``OUT/sct-<task>-<diffusion|unet>.safetensors`` (EMA weights included; constructor
 arguments and the recipe in the metadata) and the trainer's run folders ``OUT/runs/...``.
-``scripts/sct_results.py`` evaluates them.
+``scripts/sct_results.py`` evaluates them. The defaults are the recipe of the shipped weights;
+``--ship`` copies the four checkpoints to ``src/mrct/synth/weights/`` (what ``mrct synth sct``
+uses without ``--model``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads
 import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import shutil  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -34,6 +38,8 @@ import torch  # noqa: E402
 from mrct.recon.training import TrainConfig, fit  # noqa: E402
 from mrct.synth import ConditionalDiffusion, SCTUNet  # noqa: E402
 from mrct.synth.sct_data import make_sct_task  # noqa: E402
+
+SHIPPED = Path(__file__).resolve().parents[1] / "src" / "mrct" / "synth" / "weights"
 
 
 def build(
@@ -72,22 +78,27 @@ def main(argv=None) -> list[Path]:
     ap.add_argument("--realisations", type=int, default=2)
     ap.add_argument("--context", type=int, default=1)
     ap.add_argument("--diffusion-steps", type=int, default=1500)
-    ap.add_argument("--unet-steps", type=int, default=600)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--unet-steps", type=int, default=300)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument(
         "--channels",
         type=int,
         nargs="+",
-        default=[32, 64, 64],
+        default=[16, 32, 32],
         help="diffusion UNet channels per level",
     )
     ap.add_argument(
         "--prediction",
-        default="epsilon",
+        default="v_prediction",
         choices=["epsilon", "v_prediction", "sample"],
-        help="what the diffusion UNet predicts (epsilon: DDPM noise prediction)",
+        help="what the diffusion UNet predicts (epsilon: DDPM noise prediction; v_prediction "
+        "samples far better after short training, see docs/synth.md)",
     )
-    ap.add_argument("--lr", type=float, default=None, help="default 1e-3")
+    ap.add_argument("--lr", type=float, default=None, help="both models' learning rate")
+    ap.add_argument("--diffusion-lr", type=float, default=1e-3)
+    ap.add_argument("--unet-lr", type=float, default=3e-3)
+    ap.add_argument("--ship", action="store_true",
+                    help="copy the checkpoints to src/mrct/synth/weights/")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tiny", action="store_true", help="tiny networks (tests)")
     ap.add_argument("--progress", action="store_true")
@@ -112,7 +123,8 @@ def main(argv=None) -> list[Path]:
             steps = args.diffusion_steps if kind == "diffusion" else args.unet_steps
             batches = math.ceil(len(train) / args.batch)
             epochs = max(1, math.ceil(steps / batches))
-            cfg = TrainConfig(epochs=epochs, batch_size=args.batch, lr=args.lr or 1e-3,
+            lr = args.lr or (args.diffusion_lr if kind == "diffusion" else args.unet_lr)
+            cfg = TrainConfig(epochs=epochs, batch_size=args.batch, lr=lr,
                               scheduler="cosine", loss="l1", grad_clip=1.0, seed=args.seed,
                               out_dir=str(out / "runs" / f"sct-{task}-{kind}"), overwrite=True,
                               val_every=max(1, epochs // 5), checkpoint_every=epochs,
@@ -134,6 +146,11 @@ def main(argv=None) -> list[Path]:
                 f" -> {path}"
             )
             written.append(path)
+            if args.ship:
+                SHIPPED.mkdir(parents=True, exist_ok=True)
+                dest = SHIPPED / path.name
+                shutil.copyfile(path, dest)
+                print(f"    shipped as {dest}")
     return written
 
 

@@ -270,7 +270,16 @@ def synth_sct(
     task: str = typer.Option(..., "--task", help="mri (MRI -> CT) or cbct (CBCT -> CT)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output sCT (.nii / .nii.gz), HU."),
     model: Path = typer.Option(
-        None, "--model", help="Trained ConditionalDiffusion or SCTUNet checkpoint (.safetensors)."
+        None,
+        "--model",
+        help="Trained ConditionalDiffusion or SCTUNet checkpoint (.safetensors); default: the "
+        "shipped model of --method.",
+    ),
+    method: str = typer.Option(
+        "unet",
+        "--method",
+        help="Shipped model to use without --model: unet (the more accurate in docs/results.md, "
+        "milliseconds per slice) or diffusion (DDIM sampling).",
     ),
     steps: int = typer.Option(50, "--steps", min=1, help="DDIM sampling steps."),
     seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed (same seed, same sCT)."),
@@ -282,13 +291,14 @@ def synth_sct(
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
 ):
     """Synthetic CT from an MRI or CBCT NIfTI volume, slice by slice (2.5D when the model was
-    trained so), written as NIfTI in HU with the input's affine. No weights are downloaded:
-    pass --model (train one with scripts/train_sct.py)."""
+    trained so), written as NIfTI in HU with the input's affine. Without --model, the
+    weights shipped with mrct (64 x 64 models trained on simulated chest data by
+    scripts/train_sct.py; see docs/synth.md); nothing is downloaded."""
     from .synth.sct_cli import run_sct
 
     try:
-        run_sct(input, task, out, model=model, steps=steps, seed=seed, mask=mask,
-                batch_size=batch_size, guidance_scale=guidance_scale, device=device,
+        run_sct(input, task, out, model=model, method=method, steps=steps, seed=seed,
+                mask=mask, batch_size=batch_size, guidance_scale=guidance_scale, device=device,
                 progress=True, log=typer.echo)  # fmt: skip
     except (FileNotFoundError, ValueError, TypeError) as e:
         typer.echo(f"mrct synth sct: {e}", err=True)

@@ -5,9 +5,9 @@
   orientation exactly (``float32`` HU, written atomically).
 * The model is a checkpoint of :class:`mrct.synth.ConditionalDiffusion` or
   :class:`mrct.synth.SCTUNet` (``scripts/train_sct.py`` or ``mrct train configs/sct-*.toml``).
-  No weights are downloaded; without ``--model`` the job looks for shipped weights
-  (``mrct/synth/weights/sct-<task>.safetensors``) and stops with a clear message if there are
-  none.
+  No weights are downloaded; without ``--model`` the job uses the shipped weights of
+  ``--method`` (``mrct/synth/weights/sct-<task>-<method>.safetensors``, made by
+  ``scripts/train_sct.py --ship``) and stops with a clear message if there are none.
 * Inputs are scaled as in training (:mod:`mrct.synth.sct_data`): CBCT ``HU / 1000``; MR
   divided by its 99th percentile over voxels above 5 % of the maximum. Slices whose in-plane
   size differs from the model's training size are resampled to it (bilinear) and back.
@@ -27,16 +27,20 @@ import torch.nn.functional as F
 
 from ..io import atomic_path
 
-__all__ = ["TASKS", "load_sct_model", "read_volume", "check_same_grid", "run_sct",
+__all__ = ["TASKS", "METHODS", "load_sct_model", "read_volume", "check_same_grid", "run_sct",
            "shipped_model"]  # fmt: skip
 
 TASKS = ("mri", "cbct")
+METHODS = ("diffusion", "unet")
 WEIGHTS = Path(__file__).parent / "weights"
 
 
-def shipped_model(task: str) -> Path | None:
-    """The shipped checkpoint for ``task``, or None when none is shipped."""
-    p = WEIGHTS / f"sct-{task}.safetensors"
+def shipped_model(task: str, method: str = "diffusion") -> Path | None:
+    """The shipped checkpoint for ``task`` ("mri" | "cbct") and ``method`` ("diffusion" |
+    "unet"), or None when none is shipped."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    p = WEIGHTS / f"sct-{task}-{method}.safetensors"
     return p if p.is_file() else None
 
 
@@ -125,10 +129,13 @@ def _write_nifti(data: np.ndarray, ref_img, out: Path) -> Path:
 
 
 def run_sct(input: str | Path, task: str, out: str | Path, *, model: str | Path | None = None,
-            steps: int = 50, seed: int = 0, mask: str | Path | None = None,
-            batch_size: int = 8, guidance_scale: float = 1.0, device: str = "cpu",
-            progress: bool = False, log: Callable[[str], None] | None = None) -> Path:  # fmt: skip
-    """Synthesise a CT (HU) from ``input`` and write it to ``out`` with the input's affine."""
+            method: str = "unet", steps: int = 50, seed: int = 0,
+            mask: str | Path | None = None, batch_size: int = 8, guidance_scale: float = 1.0,
+            device: str = "cpu", progress: bool = False,
+            log: Callable[[str], None] | None = None) -> Path:  # fmt: skip
+    """Synthesise a CT (HU) from ``input`` and write it to ``out`` with the input's affine.
+
+    ``model``: a checkpoint; without one, the shipped model of ``method`` for ``task``."""
     log = log or (lambda s: None)
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -136,13 +143,14 @@ def run_sct(input: str | Path, task: str, out: str | Path, *, model: str | Path 
     if not (out.name.endswith(".nii") or out.name.endswith(".nii.gz")):
         raise ValueError(f"output {out} must end in .nii or .nii.gz")
     if model is None:
-        model = shipped_model(task)
+        model = shipped_model(task, method)
         if model is None:
             raise FileNotFoundError(
-                f"no sCT model for task {task!r} is shipped with mrct; pass --model "
+                f"no {method} sCT model for task {task!r} is shipped with mrct; pass --model "
                 f"CKPT.safetensors (train one with scripts/train_sct.py or `mrct train "
                 f"configs/sct-{task}-diffusion.toml`); mrct downloads nothing"
             )
+    log(f"model: {model}")
     vol, img = read_volume(input)
     m = None
     if mask is not None:

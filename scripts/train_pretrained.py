@@ -1,7 +1,7 @@
 """Reproduce the weights that mrct ships in ``src/mrct/recon/weights/``.
 
     python scripts/train_pretrained.py pdunet-ct-sparse16 [--steps 600] [--batch 2] [--seed 0]
-    python scripts/train_pretrained.py all
+    python scripts/train_pretrained.py all                   # each shipped model, its own steps
     python scripts/train_pretrained.py results --steps 200   # sparsity 4 and 8 (not shipped)
 
 Recipe (the Primal-Dual UNet paper's, shortened for CPUs): L1 loss on images divided by the
@@ -119,10 +119,17 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path) -> Path:
     return path
 
 
+#: optimizer steps (batch 2) of the shipped weights; LPD starts from zero and needs more
+SHIPPED_STEPS = {"pdunet-ct-sparse16": 300, "lpd-ct-sparse16": 1000, "fbpconvnet-ct-sparse16": 200,
+                 "pdunet-mri-radial16": 200, "lpd-mri-radial16": 1000,
+                 "fbpconvnet-mri-radial16": 200}  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", help=f"one of {sorted(PRETRAINED)} or 'all'")
-    ap.add_argument("--steps", type=int, default=300)  # shipped: see docs/results.md
+    ap.add_argument("--steps", type=int, default=None,
+                    help="optimizer steps (default: the shipped model's, else 200)")  # fmt: skip
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -145,7 +152,7 @@ def main(argv=None) -> int:
         except ValueError as e:
             ap.error(str(e))
         out = a.out or (OUT if n in PRETRAINED else RESULTS_WEIGHTS)
-        train(n, a.steps, a.batch, a.seed, out)
+        train(n, a.steps or SHIPPED_STEPS.get(n, 200), a.batch, a.seed, out)
     return 0
 
 

@@ -407,9 +407,7 @@ def build_model(cls: type, path: str | os.PathLike,
     """``cls(**model_kwargs)`` from a checkpoint's metadata, with its weights loaded, on
     ``map_location``, in eval mode. A checkpoint without ``model_kwargs``, or whose keyword
     arguments ``cls`` does not take, raises a ``ValueError`` naming ``cls``."""
-    kwargs = read_metadata(path).get("model_kwargs")
-    if isinstance(kwargs, str):
-        kwargs = json.loads(kwargs)
+    kwargs = read_metadata(path).get("model_kwargs")  # already decoded from JSON
     if not isinstance(kwargs, dict):
         raise ValueError(f"{path} holds no model_kwargs; not a {cls.__name__} checkpoint")
     kwargs = {k: v for k, v in kwargs.items() if k != "name"}

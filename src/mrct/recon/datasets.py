@@ -257,13 +257,9 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
 
 
 def _import_task(spec: str):
-    import importlib
+    from .plugins import import_object
 
-    mod, _, attr = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(mod), attr)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"data.task {spec!r} cannot be imported: {e}") from e
+    fn = import_object(spec, "data.task")
     if not callable(fn):
         raise ValueError(f"data.task {spec!r} is not a function")
     return fn

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import inspect
 import json
 import logging
@@ -483,6 +482,14 @@ class Trainer:
         self.rank, self.world_size = 0, 1
 
     # -- pieces -------------------------------------------------------------------------
+    def _batch_loss(self, model, x, y, autocast) -> torch.Tensor:
+        """The loss of one batch: the forward pass under ``autocast``, the loss in float32.
+        Models with ``returns_loss = True`` (e.g. mrct.synth's diffusion) compute their own
+        training loss as ``model(input, target)``."""
+        with autocast():
+            out = model(x, y) if self._model_loss else model(x)
+        return out.float() if self._model_loss else self._criterion(out, y)
+
     def _criterion(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor):
             if pred.shape != target.shape:
@@ -678,11 +685,7 @@ class Trainer:
                 sync = (contextlib.nullcontext() if step_now or not dist_info.enabled
                         else ddp_model.no_sync())  # fmt: skip
                 with sync:
-                    with autocast():
-                        # models with ``returns_loss = True`` (e.g. mrct.synth's diffusion)
-                        # compute their own training loss from (input, target)
-                        pred = ddp_model(x, y) if self._model_loss else ddp_model(x)
-                    loss = pred.float() if self._model_loss else self._criterion(pred, y)
+                    loss = self._batch_loss(ddp_model, x, y, autocast)
                     scaler.scale(loss / k).backward()
                 n = _n_items(y)
                 ld = loss.detach().double()
@@ -783,10 +786,8 @@ class Trainer:
         for batch in loader:
             x, y = _split_batch(batch)
             x, y = _to(x, device), _to(y, device)
-            with autocast():
-                pred = model(x, y) if self._model_loss else model(x)  # unwrapped: no collectives
+            loss = self._batch_loss(model, x, y, autocast)  # unwrapped: no collectives
             n = _n_items(y)
-            loss = pred.float() if self._model_loss else self._criterion(pred, y)
             total[0] += loss.double() * n
             total[1] += n
         if dist_info.enabled:
@@ -843,11 +844,9 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
 
 def _model_class(name: str):
     if ":" in name:  # "package.module:Class"
-        mod, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(mod), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"model.name {name!r} cannot be imported: {e}") from e
+        from .plugins import import_object
+
+        return import_object(name, "model.name")
     from .fbpconvnet import FBPConvNet
     from .primal_dual import LearnedPrimalDual, PrimalDualUNet
     from .sr_models import SR_MODELS

@@ -127,6 +127,10 @@ def test_ddim_same_seed_is_deterministic_and_seeds_differ():
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(m.sample(cond, steps=5, generator=g1, eta=1.0),
                        m.sample(cond, steps=5, generator=g2, eta=1.0))  # fmt: skip
+    # without a seed: a fresh one for the sampler only, the global torch RNG is left alone
+    state = torch.get_rng_state()
+    m.sample(cond, steps=2)
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_loss_shapes_errors_and_eval_determinism():

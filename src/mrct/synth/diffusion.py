@@ -36,12 +36,12 @@ HU / 1000 for CT). Samples are clipped to ``[-clip_range, clip_range]`` at every
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .checkpointing import ConfigCheckpoint
 
 __all__ = ["ConditionalDiffusion", "stack_neighbours"]
 
@@ -92,7 +92,7 @@ def _as_nchw(x: torch.Tensor, channels: int, name: str) -> torch.Tensor:
     return x
 
 
-class ConditionalDiffusion(nn.Module):
+class ConditionalDiffusion(ConfigCheckpoint, nn.Module):
     """Conditional DDPM/DDIM model on a diffusers ``UNet2DModel``.
 
     Parameters
@@ -178,7 +178,7 @@ class ConditionalDiffusion(nn.Module):
         self.clip_range = float(clip_range)
         self.default_steps = int(default_steps)
         self.ema_decay = float(ema_decay)
-        self.info = dict(info or {})
+        self.info = self.config["info"]  # one dict: edits are saved
         in_ch = out_channels + cond_channels + int(self.guided)
         n = len(blocks)
         down = ["DownBlock2D"] * n
@@ -353,7 +353,10 @@ class ConditionalDiffusion(nn.Module):
         if generator is not None:
             return generator
         g = torch.Generator()
-        g.manual_seed(int(seed) if seed is not None else torch.seed())
+        if seed is None:
+            g.seed()  # a fresh seed for this generator only, not the global RNG
+        else:
+            g.manual_seed(int(seed))
         return g
 
     @torch.no_grad()
@@ -425,20 +428,3 @@ class ConditionalDiffusion(nn.Module):
                       disable=not progress):  # fmt: skip
             outs.append(self.sample(stacked[s : s + batch_size], generator=g, **kwargs).cpu())
         return torch.cat(outs)
-
-    # -- checkpoints ----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
-        """Write the weights (online and EMA) and the constructor arguments to one
-        ``.safetensors`` file, atomically (mrct checkpoint format)."""
-        from ..recon.checkpoint import save_checkpoint
-
-        return save_checkpoint(path, self, model_kwargs=self.config,
-                               extra={"model": "mrct.synth:ConditionalDiffusion",
-                                      **(extra or {})})  # fmt: skip
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu"):
-        """Rebuild a model from :meth:`save` (or a trainer checkpoint of this class)."""
-        from ..recon.checkpoint import build_model
-
-        return build_model(cls, path, map_location)

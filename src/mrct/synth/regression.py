@@ -9,18 +9,16 @@ trainer's L1 loss (``loss = "l1"``): ``model(condition) -> prediction``.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from ..recon.unet import UNet
+from .checkpointing import ConfigCheckpoint
+from .diffusion import stack_neighbours
 
 __all__ = ["SCTUNet"]
 
 
-class SCTUNet(nn.Module):
+class SCTUNet(ConfigCheckpoint, nn.Module):
     """UNet regressor ``condition (B, cond_channels, H, W) -> image (B, out_channels, H, W)``.
 
     Parameters
@@ -51,7 +49,9 @@ class SCTUNet(nn.Module):
                            info=dict(info or {}))  # fmt: skip
         self.cond_channels, self.out_channels = int(cond_channels), int(out_channels)
         self.context, self.residual = int(context), bool(residual)
-        self.info = dict(info or {})
+        self.info = self.config["info"]  # one dict: edits are saved
+        from ..recon.unet import UNet  # here: importing mrct.recon costs ~0.5 s
+
         self.net = UNet(cond_channels, out_channels, depth=depth, wf=wf)
 
     @property
@@ -82,26 +82,7 @@ class SCTUNet(nn.Module):
     def sample_volume(self, condition: torch.Tensor, *, batch_size: int = 8, **_ignored):
         """``(D, C, H, W)`` or ``(D, H, W)`` condition volume -> ``(D, out, H, W)``, slice by
         slice with 2.5D neighbours."""
-        from .diffusion import stack_neighbours
-
         stacked = stack_neighbours(condition, self.context)
         outs = [self.sample(stacked[s : s + batch_size]).cpu()
                 for s in range(0, stacked.shape[0], batch_size)]  # fmt: skip
         return torch.cat(outs)
-
-    def save(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
-        from ..recon.checkpoint import save_checkpoint
-
-        return save_checkpoint(
-            path,
-            self,
-            model_kwargs=self.config,
-            extra={"model": "mrct.synth:SCTUNet", **(extra or {})},
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location="cpu") -> SCTUNet:
-        """Rebuild a model from :meth:`save` (or a trainer checkpoint of this class)."""
-        from ..recon.checkpoint import build_model
-
-        return build_model(cls, path, map_location)

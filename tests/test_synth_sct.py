@@ -290,6 +290,11 @@ def test_cli_errors(tmp_path, tiny_model, monkeypatch):
     r = runner.invoke(app, ["synth", "sct", "--input", str(tmp_path / "none.nii.gz"), "--task",
                             "cbct", "-o", out, "--model", str(tiny_model)])  # fmt: skip
     assert r.exit_code == 2 and "does not exist" in r.output
+    garbage = tmp_path / "garbage.nii"
+    garbage.write_bytes(b"not a nifti file" * 40)
+    r = runner.invoke(app, ["synth", "sct", "--input", str(garbage), "--task", "cbct", "-o", out,
+                            "--model", str(tiny_model)])  # fmt: skip
+    assert r.exit_code == 2 and "not a readable NIfTI" in r.output
     r = runner.invoke(app, base[:-1] + [str(tmp_path / "x.npy"), "--task", "cbct", "--model",
                                         str(tiny_model)])  # fmt: skip
     assert r.exit_code == 2 and ".nii" in r.output

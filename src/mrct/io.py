@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "save_figure", "save_image_png"]
+__all__ = ["atomic_path", "load_nifti", "save_figure", "save_image_png"]
 
 
 @contextlib.contextmanager
@@ -49,3 +49,17 @@ def save_image_png(image, path: str | os.PathLike, vmin=None, vmax=None, cmap="g
     with atomic_path(path) as tmp:
         imsave(tmp, image, vmin=vmin, vmax=vmax, cmap=cmap, format="png")
     return Path(path)
+
+
+def load_nifti(path: str | os.PathLike):
+    """``nibabel.load(path)`` with clear errors: ``FileNotFoundError`` for a missing file,
+    ``ValueError`` for one nibabel cannot read (it raises several kinds of its own)."""
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return nib.load(str(path))
+    except Exception as e:  # nibabel raises several kinds for a file it cannot read
+        raise ValueError(f"{path} is not a readable NIfTI file: {e}") from e

@@ -46,16 +46,9 @@ SR_METHODS = ("trilinear", "bicubic", "zero-filled")
 
 
 def _load(path: Path):
-    import nibabel as nib
+    from .io import load_nifti
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        img = nib.load(str(path))
-    except Exception as e:  # nibabel raises several kinds for a file it cannot read
-        raise ValueError(f"{path} is not a readable NIfTI file: {e}") from e
-    return img
+    return load_nifti(path)
 
 
 def load_series(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, object]:

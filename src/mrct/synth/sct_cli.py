@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io import atomic_path
+from ..io import atomic_path, load_nifti
 
 __all__ = ["TASKS", "METHODS", "load_sct_model", "read_volume", "check_same_grid", "run_sct",
            "shipped_model"]  # fmt: skip
@@ -71,14 +71,12 @@ def load_sct_model(path: str | Path, task: str | None = None, device: str = "cpu
 
 def read_volume(path: str | Path):
     """``(data (X, Y, Z) float32, nibabel image)``; a 2D file gets Z = 1."""
-    import nibabel as nib
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"input {path} does not exist")
     if not (path.name.endswith(".nii") or path.name.endswith(".nii.gz")):
         raise ValueError(f"input {path} must be a NIfTI file (.nii or .nii.gz)")
-    img = nib.load(str(path))
+    img = load_nifti(path)
     data = np.asarray(img.get_fdata(dtype=np.float32))
     if data.ndim == 2:
         data = data[:, :, None]

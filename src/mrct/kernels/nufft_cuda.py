@@ -20,6 +20,10 @@ __all__ = ["interp_2d", "spread_2d"]
 
 _THREADS = 128
 _MAXW = 16  # widest kernel (nufft_kernel_params caps w at 16)
+# local-array sizes as plain constants: numba-cuda 0.30 types `_MAXW + 1` inside a kernel as
+# int64, not a literal, and then finds no cuda.local.array for it (seen on an H200)
+_NTAPS = _MAXW + 1
+_NPAIR = 2 * _MAXW
 
 
 @functools.cache
@@ -73,9 +77,9 @@ def _kernels(real):
         j = cuda.grid(1)
         if j >= coords.shape[0]:
             return
-        wr = cuda.local.array(_MAXW + 1, dtype=real)
-        wc = cuda.local.array(_MAXW + 1, dtype=real)
-        acc = cuda.local.array(2 * _MAXW, dtype=real)
+        wr = cuda.local.array(_NTAPS, dtype=real)
+        wc = cuda.local.array(_NTAPS, dtype=real)
+        acc = cuda.local.array(_NPAIR, dtype=real)
         l0r = taps(coords[j, 0], w, coeffs, wr)
         l0c = taps(coords[j, 1], w, coeffs, wc)
         p = perm[j]
@@ -89,9 +93,9 @@ def _kernels(real):
         j = cuda.grid(1)
         if j >= coords.shape[0]:
             return
-        wr = cuda.local.array(_MAXW + 1, dtype=real)
-        wc = cuda.local.array(_MAXW + 1, dtype=real)
-        kv = cuda.local.array(2 * _MAXW, dtype=real)
+        wr = cuda.local.array(_NTAPS, dtype=real)
+        wc = cuda.local.array(_NTAPS, dtype=real)
+        kv = cuda.local.array(_NPAIR, dtype=real)
         l0r = taps(coords[j, 0], w, coeffs, wr)
         l0c = taps(coords[j, 1], w, coeffs, wc)
         p = perm[j]

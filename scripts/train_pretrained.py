@@ -3,6 +3,8 @@
     python scripts/train_pretrained.py pdunet-ct-sparse16 [--steps 600] [--batch 2] [--seed 0]
     python scripts/train_pretrained.py all                   # each shipped model, its own steps
     python scripts/train_pretrained.py results --steps 200   # sparsity 4 and 8 (not shipped)
+    python scripts/train_pretrained.py pdunet-ct-sparse16 --device cuda --batch 32 --amp bf16 \
+        --seconds 300                                         # GPU: as many steps as fit
 
 Recipe (the Primal-Dual UNet paper's, shortened for CPUs): L1 loss on images divided by the
 training set's 99th percentile, Adam (lr 1e-3), cosine annealing over all steps, random
@@ -23,6 +25,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (mrct/__init__.py)
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -42,13 +45,13 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "mrct" / "recon" / "weights"
 RESULTS_WEIGHTS = Path(__file__).resolve().parents[1] / "results_weights"  # not shipped
 
 
-def evaluate(model, task) -> dict:
+def evaluate(model, task, device=torch.device("cpu")) -> dict:
     """Mean +- std of SSIM, PSNR, NMSE on the test split (targets' max as data range)."""
     model.eval()
     rows = []
     with torch.no_grad():
         for g, x in zip(task.test.inputs, task.test.targets, strict=True):
-            out = model(g[None])[0].clamp_min(0).numpy()
+            out = model(g[None].to(device))[0].clamp_min(0).float().cpu().numpy()
             fbp = task.radon_sparse.fbp(g[None], filter="hann")[0].clamp_min(0).numpy()
             xr = x.numpy()
             dr = float(xr.max())
@@ -59,8 +62,29 @@ def evaluate(model, task) -> dict:
     return {k: [float(a[:, i].mean()), float(a[:, i].std())] for i, k in enumerate(keys)}
 
 
-def train(name: str, steps: int, batch: int, seed: int, out_dir: Path) -> Path:
+def _autocast(device: torch.device, amp: str):
+    if amp == "off":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    return (f"{platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")  # fmt: skip
+
+
+def train(name: str, steps: int, batch: int, seed: int, out_dir: Path, *,
+          device: str = "cpu", amp: str = "off", seconds: float | None = None) -> Path:  # fmt: skip
+    """Train one model; with ``seconds``, the number of steps is what fits in that time
+    (measured over the first steps at the initial learning rate; the cosine schedule then
+    covers the remaining steps)."""
     spec = parse_name(name)
+    dev = torch.device(device)
+    if amp == "fp16":
+        raise ValueError("--amp fp16 needs a GradScaler this script does not use; use bf16")
     torch.manual_seed(seed)
     t0 = time.time()
     if spec.task == "ct":
@@ -71,30 +95,53 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path) -> Path:
     model = build_model(spec.model, task.radon_sparse, **kwargs)
     if spec.model == "lpd":
         kwargs["opnorm"] = float(model.opnorm)  # saved so loading skips the power iteration
+    model = model.to(dev)
+    inputs, targets = task.train.inputs.to(dev), task.train.targets.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     gen = torch.Generator().manual_seed(seed)
     scale = task.img_scale
     t_data = time.time() - t0
     model.train()
-    bar = tqdm(range(steps), desc=name)
-    for _ in bar:
-        idx = torch.randint(len(task.train), (batch,), generator=gen)
-        g, x = task.train.inputs[idx], task.train.targets[idx]
-        loss = torch.nn.functional.l1_loss(model(g) / scale, x / scale)
+
+    def step():
+        idx = torch.randint(len(task.train), (batch,), generator=gen).to(dev)
+        g, x = inputs[idx], targets[idx]
+        with _autocast(dev, amp):
+            out = model(g)
+        loss = torch.nn.functional.l1_loss(out.float() / scale, x / scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return loss
+
+    done = 0
+    if seconds is not None:  # time a few steps at the initial rate, then fit the rest
+        probe = min(10, max(1, steps))
+        t1 = time.time()
+        for _ in range(probe):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        per_step = (time.time() - t1) / probe
+        done = probe
+        steps = max(done + 1, int(seconds / per_step))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps - done)
+    bar = tqdm(range(done, steps), desc=name)
+    for _ in bar:
+        loss = step()
         sched.step()
-        bar.set_postfix(loss=f"{float(loss):.4f}")
+        bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
     t_train = time.time() - t0 - t_data
-    metrics = evaluate(model, task)
+    metrics = evaluate(model, task, dev)
+    model = model.cpu()
     meta = {
         "model_kwargs": json.dumps(kwargs),
         "recipe": json.dumps(
             {
                 "steps": steps,
                 "batch": batch,
+                "samples_seen": steps * batch,
+                "amp": amp,
                 "seed": seed,
                 "lr": 1e-3,
                 "loss": "l1 / img_scale",
@@ -104,8 +151,7 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path) -> Path:
         ),  # fmt: skip
         "test_metrics": json.dumps(metrics),
         "train_seconds": f"{t_train:.0f}",
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "machine": _machine(dev),
         "date": time.strftime("%Y-%m-%d"),
     }
     from safetensors.torch import save_file
@@ -132,6 +178,19 @@ def main(argv=None) -> int:
                     help="optimizer steps (default: the shipped model's, else 200)")  # fmt: skip
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument(
+        "--amp",
+        choices=("off", "bf16"),
+        default="off",
+        help="autocast the networks to bfloat16 (the operators stay float32)",
+    )
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="train for about this long (sets the number of steps)",
+    )
     ap.add_argument(
         "--out",
         type=Path,
@@ -152,7 +211,8 @@ def main(argv=None) -> int:
         except ValueError as e:
             ap.error(str(e))
         out = a.out or (OUT if n in PRETRAINED else RESULTS_WEIGHTS)
-        train(n, a.steps or SHIPPED_STEPS.get(n, 200), a.batch, a.seed, out)
+        train(n, a.steps or SHIPPED_STEPS.get(n, 200), a.batch, a.seed, out, device=a.device,
+              amp=a.amp, seconds=a.seconds)  # fmt: skip
     return 0
 
 

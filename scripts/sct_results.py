@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 from mrct.io import atomic_path  # noqa: E402
 from mrct.metrics import synthrad_mae, synthrad_psnr, synthrad_ssim  # noqa: E402
-from mrct.synth.sct_cli import load_sct_model  # noqa: E402
+from mrct.synth.sct import load_sct_model  # noqa: E402
 from mrct.synth.sct_data import sct_pairs  # noqa: E402
 
 BEGIN, END = "<!-- BEGIN synth -->", "<!-- END synth -->"

@@ -87,7 +87,7 @@ def evaluate(runs: Path, task: str, size: int, source: str, slices: int | None, 
         hu = pred.numpy() * 1000.0
         row = {"task": task, "method": label, **score(hu, pairs.target, pairs.mask),
                "s_per_slice": dt}  # fmt: skip
-        from mrct.recon.checkpoint import read_metadata
+        from mrct.training import read_metadata
 
         extra = read_metadata(path).get("extra") or {}
         recipe = extra.get("recipe") or {}

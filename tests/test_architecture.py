@@ -12,8 +12,11 @@ _APPS = {"jobs", "cli", "demo", "recon_cli", "sr_cli"}  # the commands and their
 FORBIDDEN = {
     "kernels": {"physics", "nn", "training", "recon", "synth", "data", "metrics"} | _APPS,
     "physics": {"nn", "training", "recon", "synth", "data"} | _APPS,
+    # network blocks and the training engine know nothing of operators, data or their users
+    "nn": {"physics", "training", "recon", "synth", "data"} | _APPS,
+    "training": {"physics", "nn", "recon", "synth", "data"} | _APPS,
     "recon": {"synth"} | _APPS,
-    "synth": _APPS,
+    "synth": {"recon"} | _APPS,
     # data's simulators may use physics forward models; physics must not import data back
     "data": {"nn", "training", "recon", "synth"} | _APPS,
     "jobs": {"cli"},

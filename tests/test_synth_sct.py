@@ -114,7 +114,7 @@ def _config(tmp_path, model: dict, task: str, name: str) -> Path:
 
 
 def test_train_diffusion_and_unet_with_mrct_trainer(tmp_path):
-    from mrct.recon.training import train_from_config
+    from mrct.recon import train_from_config
     from mrct.synth.sct import load_sct_model
 
     diff = dict(name="mrct.synth:ConditionalDiffusion", image_size=16, cond_channels=3,
@@ -138,7 +138,7 @@ def test_train_diffusion_and_unet_with_mrct_trainer(tmp_path):
 
 
 def test_shipped_configs_parse():
-    from mrct.recon.training import TrainConfig
+    from mrct.training import TrainConfig
 
     for name in ("sct-cbct-diffusion", "sct-mri-diffusion", "sct-cbct-unet", "sct-mri-unet"):
         cfg = TrainConfig.from_file(ROOT / "configs" / f"{name}.toml")

@@ -24,18 +24,19 @@ def warn_moved(old: str, new: str, stacklevel: int = 3) -> None:
                   DeprecationWarning, stacklevel=stacklevel)  # fmt: skip
 
 
-def moved(old: str, new: str):
-    """``(__getattr__, __dir__)`` for the module ``old`` that now lives at ``new``; warns."""
+def moved(old: str, new: str, *more: str):
+    """``(__getattr__, __dir__)`` for the module ``old`` that now lives at ``new`` (names not
+    found there are looked up in ``more``, in order); warns."""
     warn_moved(old, new, stacklevel=4)
-    target = importlib.import_module(new)
+    targets = [importlib.import_module(m) for m in (new, *more)]
 
     def __getattr__(name: str):
-        try:
-            return getattr(target, name)
-        except AttributeError:
-            raise AttributeError(f"module {old!r} has no attribute {name!r}") from None
+        for target in targets:
+            if hasattr(target, name):
+                return getattr(target, name)
+        raise AttributeError(f"module {old!r} has no attribute {name!r}")
 
     def __dir__():
-        return dir(target)
+        return sorted({n for t in targets for n in dir(t)})
 
     return __getattr__, __dir__

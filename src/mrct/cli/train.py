@@ -34,7 +34,8 @@ def train(
 
     (on CPU add OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1; `torchrun ... $(which mrct) train
     CONFIG` works too)."""
-    from ..recon.training import parse_override, train_from_config
+    from ..recon.train import train_from_config
+    from ..training import parse_override
 
     with fail_on("train", FileExistsError, FileNotFoundError, ValueError):
         changes = dict(parse_override(s) for s in overrides or [])

@@ -127,7 +127,7 @@ def super_resolve_arrays(series: np.ndarray, prior: np.ndarray, *, method: str |
             raise ValueError(f"method must be one of {list(SR_METHODS)}, got {method!r}")
         out = frames if same_grid else upsample_lowres(frames, (Z, Y, X), method)
     else:
-        from ..recon.sr_inference import super_resolve_series
+        from ..recon.sr.inference import super_resolve_series
 
         model = model.to(device)
         p = torch.from_numpy(np.ascontiguousarray(prior.transpose(2, 1, 0)))  # (z, y, x)
@@ -165,7 +165,7 @@ def run_sr(series_paths: Sequence[str | Path], prior_path: str | Path, out: str 
         raise ValueError(f"--out must end in .nii or .nii.gz, got {out}")
     model = None
     if model_path is not None:
-        from ..recon.sr_inference import load_sr_model
+        from ..recon.sr.inference import load_sr_model
 
         model = load_sr_model(model_path, device)
         log(f"model: {type(model).__name__}({model.extra_repr()}) from {model_path}")

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..data.shared import CT_SPLITS
 from ..physics import NUFFT, FanBeam, ParallelBeam, Radon, radial_to_sinogram, radial_trajectory
 
 __all__ = [
@@ -47,9 +48,7 @@ __all__ = [
 ]
 
 MU_WATER = 0.02  # attenuation of water per pixel in the paper's units
-# slice ranges of the shared chest CT (133 axial slices, S axis); gaps avoid neighbours
-# across splits (slices are 2.5 mm apart)
-CT_SPLITS = {"train": (0, 90), "val": (93, 103), "test": (106, 133)}
+
 MRI_SPLITS = {"train": (40, 120), "val": (122, 130), "test": (132, 150)}
 
 
@@ -257,7 +256,7 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
 
 
 def _import_task(spec: str):
-    from .plugins import import_object
+    from ..training.plugins import import_object
 
     fn = import_object(spec, "data.task")
     if not callable(fn):
@@ -288,8 +287,8 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
         task = ct_task(**data)
     elif kind == "mri":
         task = mri_task(**data)
-    elif kind == "sr":  # super-resolution of dynamic MRI (mrct.recon.sr_data)
-        from .sr_data import make_sr_task
+    elif kind == "sr":  # super-resolution of dynamic MRI (mrct.recon.sr.data)
+        from .sr.data import make_sr_task
 
         return make_sr_task(data, cfg)
     else:

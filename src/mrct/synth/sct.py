@@ -22,24 +22,22 @@ def shipped_model(task: str, method: str = "diffusion") -> Path | None:
 
 
 def load_sct_model(path: str | Path, task: str | None = None, device: str = "cpu"):
-    """Load a ConditionalDiffusion or SCTUNet checkpoint; check its task when recorded."""
-    from ..recon.checkpoint import read_metadata
+    """Load a ConditionalDiffusion or SCTUNet checkpoint (:func:`mrct.training.load_model`,
+    by the class stored in the file); check its task when recorded."""
+    from ..training import load_model
     from .diffusion import ConditionalDiffusion
     from .regression import SCTUNet
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model checkpoint {path} does not exist")
-    meta = read_metadata(path)
-    extra = meta.get("extra") or {}
-    kwargs = meta.get("model_kwargs") or {}
-    name = str(extra.get("model", kwargs.get("name", "")))
-    if name in ("sct-unet", "mrct.synth:SCTUNet") or "depth" in kwargs:
-        model = SCTUNet.load(path, device)
-    elif name in ("diffusion", "mrct.synth:ConditionalDiffusion") or "block_out_channels" in kwargs:
-        model = ConditionalDiffusion.load(path, device)
-    else:
-        raise ValueError(f"{path} is not a ConditionalDiffusion or SCTUNet checkpoint")
+    try:
+        model = load_model(path, device=device)
+    except ValueError as e:  # CheckpointError included
+        raise ValueError(f"{path} is not a ConditionalDiffusion or SCTUNet checkpoint: {e}") from e
+    if not isinstance(model, (ConditionalDiffusion, SCTUNet)):
+        raise ValueError(f"{path} is not a ConditionalDiffusion or SCTUNet checkpoint (it holds "
+                         f"a {type(model).__name__})")  # fmt: skip
     mtask = (model.info or {}).get("task")
     if task is not None and mtask is not None and mtask != task:
         raise ValueError(f"{path} is a model for task {mtask!r}, not {task!r}")

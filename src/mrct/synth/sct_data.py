@@ -20,7 +20,7 @@ LIDC-IDRI-0001 chest CT and its TotalSegmentator label map), not real CBCT or MR
   physics (no T1/T2/PD maps, no sequences, no chemical shift or susceptibility).
 * **Body masks** (:func:`body_mask`): CT > -400 HU, the largest connected component, holes
   filled per slice.
-* **Splits** by slice ranges of the chest CT (:data:`mrct.recon.datasets.CT_SPLITS`: train
+* **Splits** by slice ranges of the chest CT (:data:`mrct.data.shared.CT_SPLITS`: train
   0-89, val 93-102, test 106-132). Without ``../shared/data`` a random chest phantom in HU
   with a label map is used instead (``source="phantom"``), so tests and CI still run.
 
@@ -164,7 +164,7 @@ def load_ct_slab(split: str = "train", size: int = 64, max_slices: int | None = 
     neighbour), ``"phantom"`` (:func:`chest_phantom`, seeded per split) or ``"auto"`` (the
     chest CT when the shared data are present, else the phantom).
     """
-    from ..recon.datasets import CT_SPLITS
+    from ..data.shared import CT_SPLITS
 
     if split not in CT_SPLITS:
         raise ValueError(f"split must be one of {sorted(CT_SPLITS)}, got {split!r}")
@@ -424,7 +424,7 @@ def make_sct_task(data: dict):
     Keys: ``modality`` ("cbct" | "mri"), ``size``, ``max_slices`` (train), ``val_slices``,
     ``source``, ``seed``, ``realisations`` (train), ``context`` (2.5D), and ``sim`` (a table of
     simulation keyword arguments). Returns ``(None, train, val, {})`` for
-    :func:`mrct.recon.training.fit`.
+    :func:`mrct.training.fit`.
     """
     data = dict(data)
     task = data.pop("modality", None)

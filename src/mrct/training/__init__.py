@@ -13,6 +13,12 @@ super-resolution in ``mrct.recon.sr``, ``mrct.synth``).
 
 This package knows nothing of operators or data sets: ``mrct train CONFIG`` (which builds the
 task and the model from a config file) is :func:`mrct.recon.train_from_config`.
+
+Examples
+--------
+>>> cfg = TrainConfig(epochs=20, batch_size=4, out_dir="runs/pdunet")      # doctest: +SKIP
+>>> result = fit(model, train_ds, val_ds, cfg)                             # doctest: +SKIP
+>>> result.history["epochs"][-1]["val_loss"]                               # doctest: +SKIP
 """
 
 from .checkpoint import (

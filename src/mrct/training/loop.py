@@ -4,9 +4,8 @@
 L1 (or MSE) loss, Adam, a cosine learning-rate schedule, gradient accumulation and clipping,
 mixed precision where the device supports it, seeded data order, validation, progress bars,
 safetensors checkpoints (``best`` and ``last``) and exact resume. Under ``torchrun`` it trains
-with ``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA). :func:`train_from_config` is
-what ``mrct train CONFIG`` runs (in :mod:`mrct.recon.train`: it builds the task and the model
-named in a TOML/JSON :class:`~mrct.training.TrainConfig` and calls :func:`fit`).
+with ``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA). ``mrct train CONFIG`` is
+:func:`mrct.recon.train_from_config`, which builds the task and the model and calls :func:`fit`.
 
 A run folder (``out_dir``) holds::
 
@@ -14,12 +13,6 @@ A run folder (``out_dir``) holds::
     history.json         per epoch: train loss, val loss, lr, time; every log_every steps: loss
     last.safetensors     training checkpoint (model, optimizer, scheduler, scaler, RNG, history)
     best.safetensors     weights of the epoch with the lowest validation loss (+ model_kwargs)
-
-Examples
---------
->>> cfg = TrainConfig(epochs=20, batch_size=4, out_dir="runs/pdunet")      # doctest: +SKIP
->>> result = fit(model, train_ds, val_ds, cfg)                             # doctest: +SKIP
->>> result.history["epochs"][-1]["val_loss"]                               # doctest: +SKIP
 
 Multi-process training (``batch_size`` is per process; the effective batch is
 ``batch_size x accumulate x processes``)::
@@ -35,21 +28,20 @@ import contextlib
 import json
 import logging
 import math
-import random
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..io import atomic_path
+from .batches import _json_default, _n_items, _split_batch, _to, _worker_init
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, init_distributed, resolve_device, seed_everything
@@ -62,54 +54,6 @@ LAST = "last.safetensors"
 BEST = "best.safetensors"
 HISTORY = "history.json"
 CONFIG = "config.json"
-
-
-def _split_batch(batch) -> tuple[Any, Any]:
-    if isinstance(batch, Mapping):
-        if "input" in batch and "target" in batch:
-            return batch["input"], batch["target"]
-        raise TypeError(f"a dict batch needs 'input' and 'target' keys, got {sorted(batch)}")
-    if isinstance(batch, (list, tuple)) and len(batch) == 2:
-        return batch[0], batch[1]
-    raise TypeError(
-        "a dataset item must be an (input, target) pair or a dict with 'input' and 'target', "
-        f"got {type(batch).__name__}"
-        + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
-    )
-
-
-def _to(x, device: torch.device):
-    if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=True)
-    if isinstance(x, (list, tuple)):
-        return type(x)(_to(v, device) for v in x)
-    if isinstance(x, Mapping):
-        return {k: _to(v, device) for k, v in x.items()}
-    return x
-
-
-def _n_items(x) -> int:
-    if isinstance(x, torch.Tensor):
-        return int(x.shape[0]) if x.ndim else 1
-    if isinstance(x, (list, tuple)) and x:
-        return _n_items(x[0])
-    if isinstance(x, Mapping) and x:
-        return _n_items(next(iter(x.values())))
-    return 1
-
-
-def _worker_init(worker_id: int) -> None:  # numpy and random in DataLoader workers
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)  # noqa: NPY002
-    random.seed(s)
-
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, torch.Tensor) and o.numel() == 1:
-        return o.item()
-    return str(o)
 
 
 # ---------------------------------------------------------------------------------------

@@ -231,6 +231,7 @@ def simulate_cbct(hu: np.ndarray, pixel_size: float, slice_thickness: float = 2.
     ndarray (D, H, W) float32, HU (FDK of the truncated, scattered, noisy projections).
     """
     from ..physics import ConeBeam, Radon
+    from ..physics.attenuation import water_hu_to_mu, water_mu_to_hu
 
     hu = np.asarray(hu, np.float32)
     if hu.ndim != 3:
@@ -249,7 +250,7 @@ def simulate_cbct(hu: np.ndarray, pixel_size: float, slice_thickness: float = 2.
     geo = ConeBeam.full_scan(n_views, (n_rows, n_cols), (dv, du), source_distance,
                              detector_distance)  # fmt: skip
     A = Radon(geo, (d, h, w), pixel_size=(slice_thickness, pixel_size))
-    mu = torch.from_numpy(np.clip(MU_WATER_MM * (1 + hu / 1000.0), 0.0, None).astype(np.float32))
+    mu = torch.from_numpy(water_hu_to_mu(hu, MU_WATER_MM).astype(np.float32))
     p = A(mu)  # (views, rows, cols), line integrals
     primary = torch.exp(-p)  # I / I0
     if scatter_fraction > 0:
@@ -263,7 +264,7 @@ def simulate_cbct(hu: np.ndarray, pixel_size: float, slice_thickness: float = 2.
         primary = torch.from_numpy((np.maximum(counts, 1) / photons).astype(np.float32))
     p_meas = -torch.log(primary.clamp_min(1e-6))
     rec = A.fbp(p_meas, filter=filter)
-    return (1000.0 * (rec / MU_WATER_MM - 1.0)).numpy().astype(np.float32)
+    return water_mu_to_hu(rec, MU_WATER_MM).numpy().astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+
+from ..datasets import PairDataset, Splits
 
 __all__ = ["SRDataset", "SRTask", "sr_images", "sr_pairs", "sr_task", "make_sr_task",
            "source_spacing", "SR_SPLITS_2D", "SR_SPLITS_3D"]  # fmt: skip
@@ -54,43 +55,16 @@ SR_SPLITS_3D = {
 _SEED_OFFSET = {"train": 0, "val": 100_000, "test": 200_000}
 
 
-class SRDataset(Dataset):
+class SRDataset(PairDataset):
     """``(input (C, *S), target (1, *S))`` float32 pairs held in memory."""
-
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, info: dict | None = None):
-        if inputs.shape[0] != targets.shape[0]:
-            raise ValueError(
-                f"inputs and targets differ in length: {inputs.shape[0]} vs {targets.shape[0]}"
-            )
-        self.inputs = inputs.float().contiguous()
-        self.targets = targets.float().contiguous()
-        self.info = dict(info or {})
-
-    def __len__(self) -> int:
-        return self.inputs.shape[0]
-
-    def __getitem__(self, i):
-        return self.inputs[i], self.targets[i]
 
 
 @dataclass
-class SRTask:
+class SRTask(Splits):
     """Splits of the SR task and how they were made."""
 
     splits: dict[str, SRDataset] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def train(self):
-        return self.splits.get("train")
-
-    @property
-    def val(self):
-        return self.splits.get("val")
-
-    @property
-    def test(self):
-        return self.splits.get("test")
 
 
 def _square_resize(imgs: np.ndarray, size: int) -> np.ndarray:

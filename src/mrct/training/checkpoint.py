@@ -275,41 +275,29 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer=N
 # loading
 
 
-def _open(path: str | os.PathLike) -> tuple[Path, dict[str, torch.Tensor], dict[str, str]]:
+def _open(path: str | os.PathLike, tensors: bool = True):
+    """``(path, tensors or None, raw metadata)``; clear errors for a missing or bad file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
-        tensors = load_file(str(path))
+        data = load_file(str(path)) if tensors else None
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:
         raise CheckpointError(
             f"{path} is not a readable safetensors checkpoint (corrupt or truncated file?): {e}"
         ) from e
-    return path, tensors, meta
+    return path, data, meta
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
     """The metadata of a checkpoint, with JSON entries (``extra``, ``model_kwargs``...)
     decoded; the tensors are not read."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-        raise CheckpointError(
-            f"{path} is not a readable safetensors checkpoint (corrupt or truncated file?): {e}"
-        ) from e
+    _, _, meta = _open(path, tensors=False)
     out: dict[str, Any] = dict(meta)
     for k in ("extra", "model_kwargs"):
         if k in meta:

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 from mrct.io import atomic_path  # noqa: E402
 from mrct.metrics import synthrad_mae, synthrad_psnr, synthrad_ssim  # noqa: E402
-from mrct.synth.sct_cli import load_sct_model  # noqa: E402
+from mrct.synth.sct import load_sct_model  # noqa: E402
 from mrct.synth.sct_data import sct_pairs  # noqa: E402
 
 BEGIN, END = "<!-- BEGIN synth -->", "<!-- END synth -->"
@@ -87,7 +87,7 @@ def evaluate(runs: Path, task: str, size: int, source: str, slices: int | None, 
         hu = pred.numpy() * 1000.0
         row = {"task": task, "method": label, **score(hu, pairs.target, pairs.mask),
                "s_per_slice": dt}  # fmt: skip
-        from mrct.recon.checkpoint import read_metadata
+        from mrct.training import read_metadata
 
         extra = read_metadata(path).get("extra") or {}
         recipe = extra.get("recipe") or {}

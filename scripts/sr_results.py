@@ -39,8 +39,9 @@ from mrct.data import simulate_dynamic_series  # noqa: E402
 from mrct.io import atomic_path  # noqa: E402
 from mrct.metrics import psnr, ssim  # noqa: E402
 from mrct.physics import PAPER_FRACTIONS, KSpaceTruncation, upsample_lowres  # noqa: E402
-from mrct.recon import DDoSUNet, SRUNet, TrainConfig, fit, super_resolve_series  # noqa: E402
-from mrct.recon.sr_data import source_spacing, sr_images, sr_pairs  # noqa: E402
+from mrct.recon import DDoSUNet, SRUNet, super_resolve_series  # noqa: E402
+from mrct.recon.sr.data import source_spacing, sr_images, sr_pairs  # noqa: E402
+from mrct.training import TrainConfig, fit  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
 METHODS = ("DDoS-UNet", "UNet SR", "trilinear", "bicubic", "zero-filled")

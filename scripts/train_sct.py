@@ -8,7 +8,7 @@
 Data: :func:`mrct.synth.sct_data.make_sct_task` (simulated CBCT / synthetic MR from the
 shared chest CT's training slices 0-89, ``--realisations`` simulations each, 2.5D with
 ``--context`` neighbours; the phantom without ``../shared/data``). Training: the mrct trainer
-(:func:`mrct.recon.training.fit`, Adam, cosine schedule, gradient clipping at 1): the
+(:func:`mrct.training.fit`, Adam, cosine schedule, gradient clipping at 1): the
 diffusion model on its DDPM loss (velocity prediction by default) with EMA weights, the UNet
 on L1 of HU / 1000 with a residual to the input for CBCT. ``--*-steps`` are optimizer steps
 (rounded up to whole epochs).
@@ -35,9 +35,9 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from mrct.recon.training import TrainConfig, fit  # noqa: E402
 from mrct.synth import ConditionalDiffusion, SCTUNet  # noqa: E402
 from mrct.synth.sct_data import make_sct_task  # noqa: E402
+from mrct.training import TrainConfig, fit  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "src" / "mrct" / "synth" / "weights"
 

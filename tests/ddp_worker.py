@@ -4,7 +4,7 @@
         --nproc_per_node=2 tests/ddp_worker.py OUT_DIR
 
 Each process trains the same tiny Learned Primal-Dual on the same data with
-:func:`mrct.recon.training.fit` (which joins the process group torchrun describes) and
+:func:`mrct.training.fit` (which joins the process group torchrun describes) and
 writes its own final weights to ``OUT_DIR/rank<r>.safetensors`` so the test can compare
 ranks; rank 0 also writes the run folder ``OUT_DIR/run``.
 """
@@ -44,7 +44,7 @@ def problem():
 
 
 def config(out_dir, batch_size: int):
-    from mrct.recon.training import TrainConfig
+    from mrct.training import TrainConfig
 
     return TrainConfig(epochs=EPOCHS, batch_size=batch_size, lr=1e-2, seed=0, progress=False,
                        out_dir=str(out_dir), amp="off", device="cpu")  # fmt: skip
@@ -53,7 +53,7 @@ def config(out_dir, batch_size: int):
 def main(out: Path) -> None:
     from safetensors.torch import save_file
 
-    from mrct.recon.training import fit
+    from mrct.training import fit
 
     torch.set_num_threads(1)
     ds, make_model = problem()

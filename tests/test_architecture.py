@@ -8,23 +8,18 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "mrct"
 
 # layer -> the mrct parts it must never import (lazily inside a function included)
+_APPS = {"jobs", "cli", "demo", "recon_cli", "sr_cli"}  # the commands and their jobs
 FORBIDDEN = {
-    "kernels": {
-        "physics",
-        "recon",
-        "synth",
-        "data",
-        "metrics",
-        "cli",
-        "demo",
-        "recon_cli",
-        "sr_cli",
-    },  # fmt: skip
-    "physics": {"recon", "synth", "data", "cli", "demo", "recon_cli", "sr_cli"},
-    "recon": {"synth", "cli", "demo", "sr_cli"},
-    "synth": {"cli", "demo", "sr_cli"},
+    "kernels": {"physics", "nn", "training", "recon", "synth", "data", "metrics"} | _APPS,
+    "physics": {"nn", "training", "recon", "synth", "data"} | _APPS,
+    # network blocks and the training engine know nothing of operators, data or their users
+    "nn": {"physics", "training", "recon", "synth", "data"} | _APPS,
+    "training": {"physics", "nn", "recon", "synth", "data"} | _APPS,
+    "recon": {"synth"} | _APPS,
+    "synth": {"recon"} | _APPS,
     # data's simulators may use physics forward models; physics must not import data back
-    "data": {"recon", "synth", "cli", "demo", "recon_cli", "sr_cli"},
+    "data": {"nn", "training", "recon", "synth"} | _APPS,
+    "jobs": {"cli"},
 }
 
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from mrct.nn import UNet
 from mrct.physics import FanBeam, ParallelBeam, Radon
 from mrct.recon.fbpconvnet import FBPConvNet
 from mrct.recon.primal_dual import LearnedPrimalDual, PrimalDualUNet
-from mrct.recon.unet import UNet
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from mrct.cli import app
 from mrct.data import read_nifti, shepp_logan
+from mrct.jobs.recon import METHODS, expected_shape, output_prefix
 from mrct.physics import NUFFT, radial_trajectory
 from mrct.recon.datasets import ellipse_images
 from mrct.recon.pretrained import list_pretrained, operator_for
-from mrct.recon_cli import METHODS, expected_shape, output_prefix
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()

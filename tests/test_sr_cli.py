@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from mrct.cli import app
 from mrct.data import shepp_logan_3d, simulate_dynamic_series
 from mrct.physics import upsample_lowres
-from mrct.recon import DDoSUNet, SRUNet, save_checkpoint, super_resolve_series
+from mrct.recon import DDoSUNet, SRUNet, super_resolve_series
+from mrct.training import save_checkpoint
 
 runner = CliRunner()
 

@@ -21,7 +21,7 @@ from mrct.data import (
 )
 from mrct.physics import KSpaceTruncation
 from mrct.recon import DDoSUNet, SRUNet, load_sr_model
-from mrct.recon.sr_data import make_sr_task, source_spacing, sr_task
+from mrct.recon.sr.data import make_sr_task, source_spacing, sr_task
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -163,7 +163,8 @@ def test_mrct_train_ddos_smoke_config(tmp_path):
 @pytest.mark.parametrize("name", ["ddos-smoke.toml", "ddos-brain-2d.toml",
                                   "sr-unet-brain-2d.toml", "ddos-3d.toml"])  # fmt: skip
 def test_sr_configs_parse(name):
-    from mrct.recon.training import TrainConfig, _model_class
+    from mrct.recon.train import _model_class
+    from mrct.training import TrainConfig
 
     cfg = TrainConfig.from_file(CONFIGS / name)
     assert cfg.data["task"] == "sr"

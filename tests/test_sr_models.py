@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from mrct.recon import DDoSUNet, SRUNet, load_sr_model, save_checkpoint, super_resolve_series
-from mrct.recon.sr_data import sr_task
+from mrct.recon import DDoSUNet, SRUNet, load_sr_model, super_resolve_series
+from mrct.recon.sr.data import sr_task
+from mrct.training import save_checkpoint
 
 
 @pytest.mark.parametrize("cls, c", [(SRUNet, 1), (DDoSUNet, 2)])

@@ -114,8 +114,8 @@ def _config(tmp_path, model: dict, task: str, name: str) -> Path:
 
 
 def test_train_diffusion_and_unet_with_mrct_trainer(tmp_path):
-    from mrct.recon.training import train_from_config
-    from mrct.synth.sct_cli import load_sct_model
+    from mrct.recon import train_from_config
+    from mrct.synth.sct import load_sct_model
 
     diff = dict(name="mrct.synth:ConditionalDiffusion", image_size=16, cond_channels=3,
                 context=1, ema_decay=0.9, info={"task": "cbct"},
@@ -138,7 +138,7 @@ def test_train_diffusion_and_unet_with_mrct_trainer(tmp_path):
 
 
 def test_shipped_configs_parse():
-    from mrct.recon.training import TrainConfig
+    from mrct.training import TrainConfig
 
     for name in ("sct-cbct-diffusion", "sct-mri-diffusion", "sct-cbct-unet", "sct-mri-unet"):
         cfg = TrainConfig.from_file(ROOT / "configs" / f"{name}.toml")
@@ -154,7 +154,7 @@ SHIPPED = [(t, m) for t in ("cbct", "mri") for m in ("diffusion", "unet")]
 
 @pytest.mark.parametrize(("task", "method"), SHIPPED)
 def test_shipped_weights_are_small_and_load(task, method):
-    from mrct.synth.sct_cli import load_sct_model, shipped_model
+    from mrct.synth.sct import load_sct_model, shipped_model
 
     path = shipped_model(task, method)
     assert path is not None, f"run `python scripts/train_sct.py --ship` ({task}, {method})"
@@ -172,7 +172,7 @@ def test_shipped_model_beats_the_baseline_on_held_out_slices(task, method):
     """The shipped models on 4 held-out chest slices (106-132 range) beat the untouched CBCT
     (CBCT -> CT) or water bulk density in the body (MRI -> CT) in MAE inside the body."""
     from mrct.data import require_shared_data
-    from mrct.synth.sct_cli import load_sct_model, shipped_model
+    from mrct.synth.sct import load_sct_model, shipped_model
 
     require_shared_data()
     model = load_sct_model(shipped_model(task, method), task)
@@ -265,7 +265,7 @@ def test_cli_uses_the_shipped_model(tmp_path, method):
 
 
 def test_cli_errors(tmp_path, tiny_model, monkeypatch):
-    monkeypatch.setattr("mrct.synth.sct_cli.WEIGHTS", tmp_path / "no_weights")
+    monkeypatch.setattr("mrct.synth.sct.WEIGHTS", tmp_path / "no_weights")
     hu, _ = chest_phantom(3, 16, seed=0)
     src = _nifti(tmp_path / "cbct.nii.gz", hu.transpose(1, 2, 0))
     out = str(tmp_path / "sct.nii.gz")

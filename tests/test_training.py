@@ -22,17 +22,17 @@ from typer.testing import CliRunner
 
 from mrct.cli import app
 from mrct.data import random_ellipses, rasterize_ellipses
+from mrct.nn import UNet
 from mrct.physics import ParallelBeam, Radon
-from mrct.recon.checkpoint import (
+from mrct.recon.primal_dual import LearnedPrimalDual, PrimalDualUNet
+from mrct.training import TrainConfig, fit, parse_override
+from mrct.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_weights,
     read_metadata,
     save_checkpoint,
 )
-from mrct.recon.primal_dual import LearnedPrimalDual, PrimalDualUNet
-from mrct.recon.training import TrainConfig, fit, parse_override
-from mrct.recon.unet import UNet
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -382,7 +382,7 @@ def test_example_configs_parse():
     assert {"pdunet-ct-sparse16", "lpd-ct-sparse16", "fbpconvnet-ct-sparse16",
             "pdunet-mri-radial16", "smoke"} <= names  # fmt: skip
     from mrct.recon.datasets import _import_task
-    from mrct.recon.training import _model_class
+    from mrct.recon.train import _model_class
 
     for p in files:
         cfg = TrainConfig.from_file(p)

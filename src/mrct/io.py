@@ -1,4 +1,5 @@
-"""Atomic output files: nothing half-written is ever left under the final name."""
+"""File input and output. Every writer is atomic: nothing half-written is ever left under the
+final name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "load_nifti", "save_figure", "save_image_png"]
+__all__ = ["atomic_path", "load_nifti", "save_figure", "save_image_png", "save_nifti"]
 
 
 @contextlib.contextmanager
@@ -63,3 +64,41 @@ def load_nifti(path: str | os.PathLike):
         return nib.load(str(path))
     except Exception as e:  # nibabel raises several kinds for a file it cannot read
         raise ValueError(f"{path} is not a readable NIfTI file: {e}") from e
+
+
+def save_nifti(path: str | os.PathLike, array, affine=None, *, header=None,
+               xyzt_units: tuple | None = None, time_step: float | None = None,
+               description: str | None = None) -> Path:  # fmt: skip
+    """Write ``array`` (float32, voxel axes as stored) as NIfTI-1 to ``path``, atomically.
+
+    ``affine``: voxel-to-world (4 x 4, mm; the identity when None), kept exactly. The file is
+    gzipped when ``path`` ends in ``.gz`` (``.nii.gz``). ``header``: a nibabel header to start
+    from (e.g. the input's, so that the output keeps its orientation codes and units; its
+    scaling is reset to slope 1, intercept 0). ``xyzt_units``: ``("mm",)`` or
+    ``("mm", "sec")``; ``time_step``: the fourth zoom of a 4D file; ``description``: the
+    header's ``descrip`` field. Returns ``path``.
+    """
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    path = Path(path)
+    data = np.asarray(array, dtype=np.float32)
+    affine = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
+    if header is not None:
+        header = header.copy()
+        header.set_data_dtype(np.float32)
+    img = nib.Nifti1Image(data, affine, header)
+    if header is not None:
+        img.header.set_slope_inter(1.0, 0.0)
+    if xyzt_units is not None:
+        img.header.set_xyzt_units(*xyzt_units)
+    if time_step is not None and data.ndim >= 4:
+        img.header.set_zooms((*img.header.get_zooms()[:3], float(time_step)))
+    if description is not None:
+        img.header["descrip"] = description.encode()[:79]
+    raw = img.to_bytes()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(gzip.compress(raw, compresslevel=6) if path.name.endswith(".gz") else raw)
+    return path

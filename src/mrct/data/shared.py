@@ -23,6 +23,7 @@ import numpy as np
 from .readers import Volume, read_nifti
 
 __all__ = [
+    "CT_SPLITS",
     "SharedDataMissing",
     "chest_ct_slice",
     "load_brain_mri",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 ENV_VAR = "MRCT_SHARED_DATA"
+#: slice ranges of the shared chest CT (133 axial slices, S axis) for training, validation
+#: and test; gaps avoid neighbours across splits (slices are 2.5 mm apart)
+CT_SPLITS = {"train": (0, 90), "val": (93, 103), "test": (106, 133)}
 _BRAIN_TISSUES = ("t1", "gm", "wm")
 
 

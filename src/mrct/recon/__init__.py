@@ -7,21 +7,26 @@ image, or ``(image, History)`` with ``return_history=True``.
 
 Learned reconstructors on mrct's autograd projectors: :class:`LearnedPrimalDual`,
 :class:`PrimalDualUNet`, :class:`FBPConvNet`; shipped weights through :func:`pretrained`;
-training with :func:`fit` / :class:`Trainer` / ``mrct train`` (:mod:`mrct.recon.training`).
+``mrct train CONFIG`` through :func:`train_from_config` (:mod:`mrct.recon.train`) on the one
+training engine, :mod:`mrct.training`. Super-resolution of dynamic MRI is the subpackage
+:mod:`mrct.recon.sr`.
+
+``fit``, ``Trainer``, ``TrainConfig``, ``save_checkpoint``, ``load_checkpoint`` and
+``load_weights`` still import from here, with a ``DeprecationWarning``: they live in
+:mod:`mrct.training`.
 """
 
+from ..nn.unet import UNet
 from .cg_sense import cg_sense
 from .cgls import cgls
-from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .fbpconvnet import FBPConvNet
 from .iterative import History
 from .pretrained import list_pretrained, pretrained
 from .primal_dual import LearnedPrimalDual, PrimalDualUNet
 from .sirt import sirt
 from .sr import DDoSUNet, SRUNet, load_sr_model, super_resolve_series
-from .training import TrainConfig, Trainer, fit, train_from_config
+from .train import train_from_config
 from .tv_pdhg import total_variation, tv_pdhg
-from .unet import UNet
 
 __all__: list[str] = [
     "History",
@@ -48,3 +53,18 @@ __all__: list[str] = [
     "load_checkpoint",
     "load_weights",
 ]
+
+# moved to mrct.training; served with a DeprecationWarning for one release
+_MOVED = {name: "mrct.training" for name in ("TrainConfig", "Trainer", "fit", "save_checkpoint",
+                                              "load_checkpoint", "load_weights")}  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        from .._deprecated import warn_moved
+
+        warn_moved(f"mrct.recon.{name}", f"{_MOVED[name]}.{name}")
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'mrct.recon' has no attribute {name!r}")

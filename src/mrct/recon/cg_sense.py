@@ -23,8 +23,7 @@ from collections.abc import Callable
 import torch
 
 from ..physics import LinearOperator
-from .cgls import _safe_div
-from .iterative import Recorder, check_iter_args, check_nonneg, check_problem
+from .iterative import check_iter_args, check_nonneg, check_problem, run_solver, safe_div
 
 __all__ = ["cg_sense"]
 
@@ -141,31 +140,22 @@ def cg_sense(
     p = r.clone()
     rs = P.norm2_x(r)
 
-    def objective():
-        return 0.5 * yw2 - 0.5 * P.dot_x(x, b + r)
+    def state():  # x, objective, relative residual, stopping test
+        rel = rs.sqrt() / b_norm
+        return x, 0.5 * yw2 - 0.5 * P.dot_x(x, b + r), rel, ~(rel > tol), "tol"
 
-    rec = Recorder("CG-SENSE", n_iter, progress, callback, t_start)
-    rel = rs.sqrt() / b_norm
-    rec.record(objective(), rel)
-    active = rel > tol
-    if not bool(active.any()):
-        rec.stop("tol")
-    else:
-        for k in range(1, n_iter + 1):
-            Mp = M(p)
-            alpha = _safe_div(rs, P.dot_x(p, Mp)) * active
-            x = x + P.bx(alpha).to(x.dtype) * p
-            r = r - P.bx(alpha).to(r.dtype) * Mp
-            rs_new = P.norm2_x(r)
-            beta = _safe_div(rs_new, rs)
-            p = r + P.bx(beta).to(p.dtype) * p
-            rs = rs_new
-            rel = rs.sqrt() / b_norm
-            rec.record(objective(), rel)
-            active = active & (rel > tol)
-            if rec.step(k, x):
-                break
-            if not bool(active.any()):
-                rec.stop("tol")
-                break
-    return rec.finish(x, return_history, {"lam": lam, "weighted": w is not None})
+    def step(k, active):
+        nonlocal x, r, p, rs
+        Mp = M(p)
+        alpha = safe_div(rs, P.dot_x(p, Mp)) * active
+        x = x + P.bx(alpha).to(x.dtype) * p
+        r = r - P.bx(alpha).to(r.dtype) * Mp
+        rs_new = P.norm2_x(r)
+        beta = safe_div(rs_new, rs)
+        p = r + P.bx(beta).to(p.dtype) * p
+        rs = rs_new
+        return state()
+
+    return run_solver("CG-SENSE", state(), step, n_iter=n_iter, callback=callback,
+                      progress=progress, t_start=t_start, return_history=return_history,
+                      info={"lam": lam, "weighted": w is not None})  # fmt: skip

@@ -20,15 +20,16 @@ from collections.abc import Callable
 import torch
 
 from ..physics import LinearOperator
-from .iterative import Recorder, check_iter_args, check_nonneg, check_problem
+from .iterative import (
+    check_discrepancy,
+    check_iter_args,
+    check_nonneg,
+    check_problem,
+    run_solver,
+    safe_div,
+)
 
 __all__ = ["cgls"]
-
-
-def _safe_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a / b`` with 0 where ``b == 0``."""
-    nz = b != 0
-    return torch.where(nz, a / torch.where(nz, b, torch.ones_like(b)), torch.zeros_like(a))
 
 
 @torch.no_grad()
@@ -79,11 +80,7 @@ def cgls(
     lam = check_nonneg("lam", lam)
     P = check_problem(A, y, x0, name="cgls")
     x, y = P.x0, P.y
-    if discrepancy is not None:
-        disc = torch.as_tensor(discrepancy, dtype=torch.float64)
-        if not bool((disc >= 0).all()) or not bool(torch.isfinite(disc).all()):
-            raise ValueError(f"discrepancy must be finite and >= 0, got {discrepancy!r}")
-        disc = torch.broadcast_to(disc, P.batch).to(y.device)
+    disc = check_discrepancy(discrepancy, P.batch, y.device)
     tiny = torch.finfo(x.real.dtype).tiny
     b_norm = P.norm2_x(P.aty).sqrt().clamp_min(tiny)
 
@@ -95,50 +92,36 @@ def cgls(
     p = s.clone()
     gamma = P.norm2_x(s)
 
-    def objective():
+    def state():  # x, objective f(x), relative normal-equation residual, stopping test
         f = 0.5 * P.norm2_y(r)
-        return f + 0.5 * lam * P.norm2_x(x) if lam > 0 else f
-
-    rec = Recorder("CGLS", n_iter, progress, callback, t_start)
-    rel = gamma.sqrt() / b_norm
-    rec.record(objective(), rel)
-
-    def done_now(rel):
+        f = f + 0.5 * lam * P.norm2_x(x) if lam > 0 else f
+        rel = gamma.sqrt() / b_norm
         done = rel <= tol
         reason = "tol" if bool(done.any()) else None
-        if discrepancy is not None:
+        if disc is not None:
             hit = P.norm2_y(r).sqrt().to(torch.float64) <= disc
             done = done | hit
             reason = "discrepancy" if bool(hit.any()) else reason
-        return done, reason
+        return x, f, rel, done, reason
 
-    done, reason = done_now(rel)
-    active = ~done
-    if not bool(active.any()):
-        rec.stop(reason)
-    else:
-        for k in range(1, n_iter + 1):
-            q = A(p)
-            delta = P.norm2_y(q)
-            if lam > 0:
-                delta = delta + lam * P.norm2_x(p)
-            alpha = _safe_div(gamma, delta) * active
-            x = x + P.bx(alpha).to(x.dtype) * p
-            r = r - P.by(alpha).to(r.dtype) * q
-            s = A.adjoint(r)
-            if lam > 0:
-                s = s - lam * x
-            gamma_new = P.norm2_x(s)
-            beta = _safe_div(gamma_new, gamma)
-            p = s + P.bx(beta).to(p.dtype) * p
-            gamma = gamma_new
-            rel = gamma.sqrt() / b_norm
-            rec.record(objective(), rel)
-            done, reason = done_now(rel)
-            active = active & ~done
-            if rec.step(k, x):
-                break
-            if not bool(active.any()):
-                rec.stop(reason)
-                break
-    return rec.finish(x, return_history, {"lam": lam})
+    def step(k, active):
+        nonlocal x, r, s, p, gamma
+        q = A(p)
+        delta = P.norm2_y(q)
+        if lam > 0:
+            delta = delta + lam * P.norm2_x(p)
+        alpha = safe_div(gamma, delta) * active
+        x = x + P.bx(alpha).to(x.dtype) * p
+        r = r - P.by(alpha).to(r.dtype) * q
+        s = A.adjoint(r)
+        if lam > 0:
+            s = s - lam * x
+        gamma_new = P.norm2_x(s)
+        beta = safe_div(gamma_new, gamma)
+        p = s + P.bx(beta).to(p.dtype) * p
+        gamma = gamma_new
+        return state()
+
+    return run_solver("CGLS", state(), step, n_iter=n_iter, callback=callback,
+                      progress=progress, t_start=t_start, return_history=return_history,
+                      info={"lam": lam})  # fmt: skip

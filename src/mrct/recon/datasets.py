@@ -29,10 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..data.shared import CT_SPLITS
 from ..physics import NUFFT, FanBeam, ParallelBeam, Radon, radial_to_sinogram, radial_trajectory
+from ..physics.attenuation import water_hu_to_mu
 
 __all__ = [
+    "PairDataset",
     "SinogramDataset",
+    "Splits",
     "Task",
     "ct_geometry",
     "hu_to_mu",
@@ -47,17 +51,14 @@ __all__ = [
 ]
 
 MU_WATER = 0.02  # attenuation of water per pixel in the paper's units
-# slice ranges of the shared chest CT (133 axial slices, S axis); gaps avoid neighbours
-# across splits (slices are 2.5 mm apart)
-CT_SPLITS = {"train": (0, 90), "val": (93, 103), "test": (106, 133)}
+
 MRI_SPLITS = {"train": (40, 120), "val": (122, 130), "test": (132, 150)}
 
 
 def hu_to_mu(hu, mu_water: float = MU_WATER):
-    """Attenuation ``mu_water (1 + HU / 1000)``, clipped at 0 (air and padding -> 0)."""
-    if isinstance(hu, torch.Tensor):
-        return (mu_water * (1.0 + hu / 1000.0)).clamp_min(0.0)
-    return np.clip(mu_water * (1.0 + np.asarray(hu, dtype=np.float32) / 1000.0), 0.0, None)
+    """Attenuation ``mu_water (1 + HU / 1000)``, clipped at 0 (air and padding -> 0); see
+    :func:`mrct.physics.attenuation.water_hu_to_mu`."""
+    return water_hu_to_mu(hu, mu_water)
 
 
 def ct_geometry(sparsity: int = 1, n_views: int = 360) -> FanBeam:
@@ -121,19 +122,18 @@ def brain_mri_images(split: str = "train", size: int = 256, max_slices: int | No
     return _resize(vol, size).contiguous()
 
 
-class SinogramDataset(Dataset):
-    """Pairs ``(sinogram (n_views, n_det), target (H, W))``, float32, held in memory.
+class PairDataset(Dataset):
+    """``(input, target)`` float32 pairs held in memory: ``inputs`` and ``targets`` are
+    tensors with a leading sample axis; ``info`` says how they were made."""
 
-    ``inputs`` and ``targets`` are tensors with a leading sample axis.
-    """
-
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor):
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, info: dict | None = None):
         if inputs.shape[0] != targets.shape[0]:
             raise ValueError(
                 f"inputs and targets differ in length: {inputs.shape[0]} vs {targets.shape[0]}"
             )
         self.inputs = inputs.float().contiguous()
         self.targets = targets.float().contiguous()
+        self.info = dict(info or {})
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -142,16 +142,14 @@ class SinogramDataset(Dataset):
         return self.inputs[i], self.targets[i]
 
 
-@dataclass
-class Task:
-    """A reconstruction task: operators, splits and the image scale the models use."""
+class SinogramDataset(PairDataset):
+    """Pairs ``(sinogram (n_views, n_det), target (H, W))``, float32, held in memory."""
 
-    name: str
-    radon_full: Radon
-    radon_sparse: Radon
-    splits: dict[str, SinogramDataset] = field(default_factory=dict)
-    img_scale: float = 1.0
-    info: dict[str, Any] = field(default_factory=dict)
+
+class Splits:
+    """``train``, ``val`` and ``test`` of a task's ``splits`` dict (None where absent)."""
+
+    splits: dict
 
     @property
     def train(self):
@@ -164,6 +162,18 @@ class Task:
     @property
     def test(self):
         return self.splits.get("test")
+
+
+@dataclass
+class Task(Splits):
+    """A reconstruction task: operators, splits and the image scale the models use."""
+
+    name: str
+    radon_full: Radon
+    radon_sparse: Radon
+    splits: dict[str, SinogramDataset] = field(default_factory=dict)
+    img_scale: float = 1.0
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _pairs(full: Radon, sparse_views, images, chunk: int = 16):
@@ -257,7 +267,7 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
 
 
 def _import_task(spec: str):
-    from .plugins import import_object
+    from ..training.plugins import import_object
 
     fn = import_object(spec, "data.task")
     if not callable(fn):
@@ -288,8 +298,8 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
         task = ct_task(**data)
     elif kind == "mri":
         task = mri_task(**data)
-    elif kind == "sr":  # super-resolution of dynamic MRI (mrct.recon.sr_data)
-        from .sr_data import make_sr_task
+    elif kind == "sr":  # super-resolution of dynamic MRI (mrct.recon.sr.data)
+        from .sr.data import make_sr_task
 
         return make_sr_task(data, cfg)
     else:

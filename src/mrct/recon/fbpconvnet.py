@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..nn.unet import UNet
 from ..physics import Radon
 from .primal_dual import check_sinogram
-from .unet import UNet
 
 __all__ = ["FBPConvNet"]
 

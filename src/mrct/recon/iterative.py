@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..physics import LinearOperator
 
-__all__ = ["History"]
+__all__ = ["History", "run_solver"]
 
 
 @dataclass
@@ -279,3 +279,56 @@ class Recorder:
         if return_history:
             return x, self._history(info)
         return x
+
+
+# -- the one loop ----------------------------------------------------------------------------
+
+
+def run_solver(name: str, start, step: Callable, *, n_iter: int, callback: Callable | None,
+               progress: bool, t_start: float, return_history: bool, info=None):  # fmt: skip
+    """The iteration skeleton of every solver: history, progress bar, callback, stopping.
+
+    ``start = (x, objective, residual, done, reason)`` describes iterate 0 and
+    ``step(k, active)`` computes iterate ``k`` (1-based) and returns the same five values.
+    ``objective`` and ``residual`` (or None) are per batch item; ``done`` (bool per item, or
+    None for no test) marks the items whose stopping test (``reason``: ``"tol"`` or
+    ``"discrepancy"``) holds; ``active`` are the items still iterating, which ``step`` may
+    use to freeze the others. The loop ends after ``n_iter`` iterations, when no item is
+    active, or when ``callback(k, x, history)`` returns True. ``info``: a dict (or a function
+    returning one, called at the end) for :attr:`History.info`. Returns ``x`` or
+    ``(x, History)``.
+    """
+    rec = Recorder(name, n_iter, progress, callback, t_start)
+    x, objective, residual, done, reason = start
+    rec.record(objective, residual)
+    active = torch.ones_like(objective, dtype=torch.bool) if done is None else ~done
+    if not bool(active.any()):
+        rec.stop(reason)
+    else:
+        for k in range(1, n_iter + 1):
+            x, objective, residual, done, reason = step(k, active)
+            rec.record(objective, residual)
+            if done is not None:
+                active = active & ~done
+            if rec.step(k, x):
+                break
+            if not bool(active.any()):
+                rec.stop(reason)
+                break
+    return rec.finish(x, return_history, info() if callable(info) else info)
+
+
+def check_discrepancy(discrepancy, batch: tuple, device) -> torch.Tensor | None:
+    """The discrepancy-principle targets per batch item (float64), or None."""
+    if discrepancy is None:
+        return None
+    disc = torch.as_tensor(discrepancy, dtype=torch.float64)
+    if not bool((disc >= 0).all()) or not bool(torch.isfinite(disc).all()):
+        raise ValueError(f"discrepancy must be finite and >= 0, got {discrepancy!r}")
+    return torch.broadcast_to(disc, batch).to(device)
+
+
+def safe_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a / b`` with 0 where ``b == 0``."""
+    nz = b != 0
+    return torch.where(nz, a / torch.where(nz, b, torch.ones_like(b)), torch.zeros_like(a))

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.unet import UNet
 from ..physics import Radon
-from .unet import UNet
 
 __all__ = ["LearnedPrimalDual", "PrimalDualUNet", "check_sinogram"]
 

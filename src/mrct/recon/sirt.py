@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 
 from ..physics import LinearOperator
-from .iterative import Recorder, check_iter_args, check_problem
+from .iterative import check_discrepancy, check_iter_args, check_problem, run_solver
 
 __all__ = ["sirt"]
 
@@ -135,43 +135,34 @@ def sirt(
             )
     R = _inverse_sums(row.real if row.is_complex() else row)
     C = _inverse_sums(col.real if col.is_complex() else col)
-    if discrepancy is not None:
-        disc = torch.as_tensor(discrepancy, dtype=torch.float64)
-        if not bool((disc >= 0).all()) or not bool(torch.isfinite(disc).all()):
-            raise ValueError(f"discrepancy must be finite and >= 0, got {discrepancy!r}")
-        disc = torch.broadcast_to(disc, P.batch).to(y.device)
+    disc = check_discrepancy(discrepancy, P.batch, y.device)
     y_norm = P.norm2_y(y).sqrt().clamp_min(torch.finfo(y.real.dtype).tiny)
 
     x = project(x)
     r = y - A(x)
     obj = 0.5 * P.dot_y(r, R * r)
-    rec = Recorder("SIRT", n_iter, progress, callback, t_start)
-    r_norm = P.norm2_y(r).sqrt()
-    rec.record(obj, r_norm / y_norm)
-    active = torch.ones(P.batch, dtype=torch.bool, device=y.device)
-    for k in range(1, n_iter + 1):
-        step = relax * C * A.adjoint(R * r)
-        x_new = project(x + step)
+
+    def step(k, active):
+        nonlocal x, r, obj
+        x_new = project(x + relax * C * A.adjoint(R * r))
         x = torch.where(P.bx(active), x_new, x)
         r = y - A(x)
         obj_new = 0.5 * P.dot_y(r, R * r)
         r_norm = P.norm2_y(r).sqrt()
-        rec.record(obj_new, r_norm / y_norm)
         done = torch.zeros_like(active)
         reason = None
         if tol > 0:
             hit = (obj - obj_new) <= tol * obj.abs()
             done |= hit
             reason = "tol" if bool(hit.any()) else reason
-        if discrepancy is not None:
+        if disc is not None:
             hit = r_norm.to(torch.float64) <= disc
             done |= hit
             reason = "discrepancy" if bool(hit.any()) else reason
-        active &= ~done
         obj = obj_new
-        if rec.step(k, x):
-            break
-        if not bool(active.any()):
-            rec.stop(reason)
-            break
-    return rec.finish(x, return_history, {"relax": relax, "lower": lo, "upper": hi})
+        return x, obj_new, r_norm / y_norm, done, reason
+
+    start = (x, obj, P.norm2_y(r).sqrt() / y_norm, None, None)
+    return run_solver("SIRT", start, step, n_iter=n_iter, callback=callback,
+                      progress=progress, t_start=t_start, return_history=return_history,
+                      info={"relax": relax, "lower": lo, "upper": hi})  # fmt: skip

@@ -35,7 +35,7 @@ import torch
 
 from ..physics import LinearOperator
 from ..physics.gradient import Gradient
-from .iterative import Recorder, _norm2, check_iter_args, check_nonneg, check_problem
+from .iterative import _norm2, check_iter_args, check_nonneg, check_problem, run_solver
 
 __all__ = ["tv_pdhg", "total_variation"]
 
@@ -167,101 +167,128 @@ def tv_pdhg(
             f"ndim must be 2 or 3 and at most the image's dimensions ({P.n_x}), got {ndim}"
         )
     D = Gradient(tuple(x.shape[x.ndim - ndim :]), spacing=spacing)
-    comp = -ndim - 1
-    x_shape = tuple(x.shape[len(P.batch) :])
-
-    # -- step sizes ------------------------------------------------------------------------
-    if opnorm is None:
-        norm_a = A.opnorm(x_shape, n_iter=norm_iter, tol=1e-4, dtype=x.dtype, device=x.device)
-    else:
-        norm_a = float(opnorm)
-    if not (math.isfinite(norm_a) and norm_a > 0):
-        raise ValueError(f"the operator norm must be positive and finite, got {norm_a}")
-    a = 1.0 / norm_a
-    d = 1.0 / D.norm_bound()
-    K = _StackedK(A, D, a, d)
-    L = 1.01 * K.opnorm(x_shape, n_iter=norm_iter, tol=1e-4, dtype=x.dtype,
-                               device=x.device)  # fmt: skip
-    # per-item step sizes (tau * sigma * L^2 = 0.99 always), balanced adaptively
-    tau = torch.full(P.batch, math.sqrt(0.99 / ratio) / L, dtype=torch.float64, device=x.device)
-    sigma = ratio * tau
-    alpha = torch.full_like(tau, _ADAPT_ALPHA)
-    radius = lam / d
-    n_q = P.n_x + 1  # trailing dims of the dual variable q: (ndim, *spatial)
-
-    def bq(v):  # per-item scalars broadcast against q
-        return v.reshape(P.batch + (1,) * n_q)
-
-    def proj_ball(q):
-        if radius == 0:
-            return torch.zeros_like(q)
-        mag = _grad_norm(q, comp).unsqueeze(comp)
-        return q / torch.clamp(mag / radius, min=1.0)
-
-    def energy(Ax, Dx):
-        e = 0.5 * P.norm2_y(Ax - y)
-        if lam > 0:
-            e = e + lam * _grad_norm(Dx, comp).sum(dim=tuple(range(-P.n_x, 0)))
-        return e
-
-    def sq(v, n):  # per-item squared norms
-        return _norm2(v, n)
-
     if nonneg:
         x = x.clamp(min=0.0)
-    Ax, Dx = A(x), D(x)
-    p = torch.zeros_like(Ax)
-    q = torch.zeros_like(Dx)
-    Axb, Dxb = Ax, Dx
-    x_norm_floor = torch.finfo(x.real.dtype).tiny
-    rec = Recorder("TV-PDHG", n_iter, progress, callback, t_start)
-    rec.record(energy(Ax, Dx), None)
-    active = torch.ones(P.batch, dtype=torch.bool, device=x.device)
-    rdt = x.real.dtype
-    for k in range(1, n_iter + 1):
-        tx, sy, sq_ = P.bx(tau).to(rdt), P.by(sigma).to(rdt), bq(sigma).to(rdt)
-        p_new = (p + (sy * a) * (Axb - y)) / (1.0 + sy * (a * a))
-        q_new = proj_ball(q + (sq_ * d) * Dxb)
+    pd = _PDHG(A, D, P, y, lam, nonneg, adaptive, ndim)
+    pd.step_sizes(x, ratio, opnorm, norm_iter)
+    pd.start(x)
+
+    def step(k, active):
+        pd.iterate(active)
+        return pd.x, pd.energy(), pd.rel, (pd.rel <= tol) if tol > 0 else None, "tol"
+
+    start = (pd.x, pd.energy(), None, None, None)
+    return run_solver("TV-PDHG", start, step, n_iter=n_iter, callback=callback,
+                      progress=progress, t_start=t_start, return_history=return_history,
+                      info=pd.info)  # fmt: skip
+
+
+class _PDHG:
+    """The state of Chambolle-Pock on ``K = [a A; d D]`` (module docstring): the iterates
+    ``x``, ``p``, ``q``, the images ``K x`` and ``K xbar`` (kept, so that the energy costs no
+    operator application), and the per-item step sizes ``tau``, ``sigma``."""
+
+    def __init__(self, A, D, P, y, lam: float, nonneg: bool, adaptive: bool, ndim: int):
+        self.A, self.D, self.P, self.y = A, D, P, y
+        self.lam, self.nonneg, self.adaptive = lam, nonneg, adaptive
+        self.comp = -ndim - 1  # the axis of the gradient components
+        self.n_q = P.n_x + 1  # trailing dims of the dual variable q: (ndim, *spatial)
+
+    # -- set-up -------------------------------------------------------------------------
+    def step_sizes(self, x, ratio: float, opnorm: float | None, norm_iter: int) -> None:
+        """Block scales ``a = 1/||A||``, ``d = 1/||D||``, ``L = ||K||`` and per-item
+        ``tau``, ``sigma`` with ``tau sigma L^2 = 0.99`` and ``sigma / tau = ratio``."""
+        A, D, P = self.A, self.D, self.P
+        x_shape = tuple(x.shape[len(P.batch) :])
+        if opnorm is None:
+            norm_a = A.opnorm(x_shape, n_iter=norm_iter, tol=1e-4, dtype=x.dtype,
+                              device=x.device)  # fmt: skip
+        else:
+            norm_a = float(opnorm)
+        if not (math.isfinite(norm_a) and norm_a > 0):
+            raise ValueError(f"the operator norm must be positive and finite, got {norm_a}")
+        self.norm_a, self.a, self.d = norm_a, 1.0 / norm_a, 1.0 / D.norm_bound()
+        K = _StackedK(A, D, self.a, self.d)
+        self.L = 1.01 * K.opnorm(x_shape, n_iter=norm_iter, tol=1e-4, dtype=x.dtype,
+                                 device=x.device)  # fmt: skip
+        self.tau = torch.full(P.batch, math.sqrt(0.99 / ratio) / self.L, dtype=torch.float64,
+                              device=x.device)  # fmt: skip
+        self.sigma = ratio * self.tau
+        self.alpha = torch.full_like(self.tau, _ADAPT_ALPHA)
+        self.radius = self.lam / self.d
+
+    def start(self, x) -> None:
+        self.x = x
+        self.Ax, self.Dx = self.A(x), self.D(x)
+        self.p, self.q = torch.zeros_like(self.Ax), torch.zeros_like(self.Dx)
+        self.Axb, self.Dxb = self.Ax, self.Dx
+        self.rel = None
+
+    def info(self) -> dict:
+        return {"tau": self.tau.cpu(), "sigma": self.sigma.cpu(), "opnorm_A": self.norm_a,
+                "L": self.L, "lam": self.lam}  # fmt: skip
+
+    # -- pieces -------------------------------------------------------------------------
+    def bq(self, v):  # per-item scalars broadcast against q
+        return v.reshape(self.P.batch + (1,) * self.n_q)
+
+    def proj_ball(self, q):
+        """Project every ``q_i`` onto the ball of radius ``lam / d`` (prox of ``F_2^*``)."""
+        if self.radius == 0:
+            return torch.zeros_like(q)
+        mag = _grad_norm(q, self.comp).unsqueeze(self.comp)
+        return q / torch.clamp(mag / self.radius, min=1.0)
+
+    def energy(self):
+        """``E(x) = 1/2 ||A x - y||^2 + lam TV(x)`` per item, from the kept ``A x``, ``D x``."""
+        P = self.P
+        e = 0.5 * P.norm2_y(self.Ax - self.y)
+        if self.lam > 0:
+            e = e + self.lam * _grad_norm(self.Dx, self.comp).sum(dim=tuple(range(-P.n_x, 0)))
+        return e
+
+    # -- one iteration --------------------------------------------------------------------
+    def iterate(self, active) -> None:
+        """Dual steps, primal step, extrapolation; frozen items keep their iterates."""
+        A, D, P, a, d = self.A, self.D, self.P, self.a, self.d
+        x, p, q = self.x, self.p, self.q
+        rdt = x.real.dtype
+        tx, sy, sq_ = P.bx(self.tau).to(rdt), P.by(self.sigma).to(rdt), self.bq(self.sigma).to(rdt)
+        p_new = (p + (sy * a) * (self.Axb - self.y)) / (1.0 + sy * (a * a))
+        q_new = self.proj_ball(q + (sq_ * d) * self.Dxb)
         x_new = x - tx * (a * A.adjoint(p_new) + d * D.adjoint(q_new))
-        if nonneg:
+        if self.nonneg:
             x_new = x_new.clamp(min=0.0)
-        if not bool(active.all()):  # frozen items keep their iterates
+        if not bool(active.all()):
             x_new = torch.where(P.bx(active), x_new, x)
             p_new = torch.where(P.by(active), p_new, p)
-            q_new = torch.where(bq(active), q_new, q)
+            q_new = torch.where(self.bq(active), q_new, q)
         xb = 2.0 * x_new - x
         Axb_new, Dxb_new = A(xb), D(xb)
-        Ax_new, Dx_new = 0.5 * (Axb_new + Ax), 0.5 * (Dxb_new + Dx)  # = K x_new (linearity)
+        Ax_new, Dx_new = 0.5 * (Axb_new + self.Ax), 0.5 * (Dxb_new + self.Dx)  # = K x_new
         dx2 = P.norm2_x(x_new - x)
-        rel = dx2.sqrt() / P.norm2_x(x_new).sqrt().clamp_min(x_norm_floor)
-        if adaptive:
-            # residual balancing (Goldstein, Li, Yuan, Esser & Baraniuk, arXiv:1305.0546, 2015):
-            # primal residual (x_k - x_{k+1}) / tau, dual residual
-            # (y_k - y_{k+1}) / sigma + K (xbar_k - x_{k+1}), y = (p, q), both free here.
-            res_p = dx2.sqrt() / tau.to(dx2.dtype)
+        self.rel = dx2.sqrt() / P.norm2_x(x_new).sqrt().clamp_min(torch.finfo(rdt).tiny)
+        if self.adaptive:
+            res_p = dx2.sqrt() / self.tau.to(dx2.dtype)
             res_d = (
-                sq((p - p_new) / sy + a * (Axb - Ax_new), P.n_y)
-                + sq((q - q_new) / sq_ + d * (Dxb - Dx_new), n_q)
+                _norm2((p - p_new) / sy + a * (self.Axb - Ax_new), P.n_y)
+                + _norm2((q - q_new) / sq_ + d * (self.Dxb - Dx_new), self.n_q)
             ).sqrt()
-            res_p, res_d = res_p.to(torch.float64), res_d.to(torch.float64)
-            up = (res_p > _ADAPT_DELTA * res_d) & active
-            down = (res_d > _ADAPT_DELTA * res_p) & active
-            fac = 1.0 - alpha
-            tau = torch.where(up, tau / fac, torch.where(down, tau * fac, tau))
-            sigma = torch.where(up, sigma * fac, torch.where(down, sigma / fac, sigma))
-            alpha = torch.where(up | down, alpha * _ADAPT_ETA, alpha)
-        x, p, q = x_new, p_new, q_new
-        Ax, Dx, Axb, Dxb = Ax_new, Dx_new, Axb_new, Dxb_new
-        rec.record(energy(Ax, Dx), rel)
-        if tol > 0:
-            active = active & ~(rel <= tol)
-        if rec.step(k, x):
-            break
-        if not bool(active.any()):
-            rec.stop("tol")
-            break
-    info = {"tau": tau.cpu(), "sigma": sigma.cpu(), "opnorm_A": norm_a, "L": L, "lam": lam}
-    return rec.finish(x, return_history, info)
+            self.balance(res_p.to(torch.float64), res_d.to(torch.float64), active)
+        self.x, self.p, self.q = x_new, p_new, q_new
+        self.Ax, self.Dx, self.Axb, self.Dxb = Ax_new, Dx_new, Axb_new, Dxb_new
+
+    def balance(self, res_p, res_d, active) -> None:
+        """Residual balancing (Goldstein, Li, Yuan, Esser & Baraniuk, arXiv:1305.0546, 2015):
+        primal residual ``(x_k - x_{k+1}) / tau``, dual residual ``(y_k - y_{k+1}) / sigma +
+        K (xbar_k - x_{k+1})`` with ``y = (p, q)``; ``tau sigma`` is kept, the change decays."""
+        up = (res_p > _ADAPT_DELTA * res_d) & active
+        down = (res_d > _ADAPT_DELTA * res_p) & active
+        fac = 1.0 - self.alpha
+        tau, sigma = self.tau, self.sigma
+        self.tau = torch.where(up, tau / fac, torch.where(down, tau * fac, tau))
+        self.sigma = torch.where(up, sigma * fac, torch.where(down, sigma / fac, sigma))
+        self.alpha = torch.where(up | down, self.alpha * _ADAPT_ETA, self.alpha)
 
 
 class _StackedK(LinearOperator):

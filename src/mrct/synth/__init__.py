@@ -5,7 +5,8 @@
 * :func:`dps` and :func:`diffpir`: posterior sampling with any mrct ``LinearOperator``;
 * :class:`SCTUNet`: the deterministic UNet regression baseline;
 * :mod:`mrct.synth.sct_data`: simulated CBCT->CT and MRI->CT pairs from the shared chest CT;
-* :mod:`mrct.synth.sct_cli`: ``mrct synth sct``.
+* :mod:`mrct.synth.sct`: the shipped sCT models and their loader (``mrct synth sct`` runs
+  :mod:`mrct.jobs.sct`).
 
 See ``docs/synth.md``.
 """

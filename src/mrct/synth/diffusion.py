@@ -10,7 +10,7 @@
   UNet's output and the noise (``prediction_type="epsilon"``), the velocity (``"v_prediction"``)
   or the clean image (``"sample"``) at uniformly drawn timesteps of diffusers'
   ``DDPMScheduler``; the condition is dropped with probability ``cond_drop_prob`` (CFG);
-  the mrct trainer (:mod:`mrct.recon.training`) calls this and, after every optimizer step,
+  the mrct trainer (:mod:`mrct.training`) calls this and, after every optimizer step,
   :meth:`ConditionalDiffusion.on_optimizer_step`, which updates the **EMA** copy of the
   weights (``ema_decay``, with the usual ``(1 + n) / (10 + n)`` warm-up);
 * **sampling**: DDIM (Song et al. 2021) with diffusers' ``DDIMScheduler``, any number of steps,
@@ -22,7 +22,7 @@
   condition volume as channels (edges replicated); :meth:`ConditionalDiffusion.sample_volume`
   assembles a volume slice by slice;
 * **checkpoints**: :meth:`save` / :meth:`load` write and read one ``.safetensors`` file (the
-  mrct checkpoint format of :mod:`mrct.recon.checkpoint`; the constructor's arguments are in
+  mrct checkpoint format of :mod:`mrct.training.checkpoint`; the constructor's arguments are in
   the metadata, so no code or pickle is needed to rebuild the model).
 
 Images are in *model units*: whatever scaling the caller chose (``mrct.synth.sct_data`` uses
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpointing import ConfigCheckpoint
+from ..training.loader import ConfigCheckpoint
 
 __all__ = ["ConditionalDiffusion", "stack_neighbours"]
 

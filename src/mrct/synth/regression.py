@@ -1,7 +1,7 @@
 """Deterministic UNet regression baseline for synthetic CT (the SynthRAD2023 top entries were
 regression networks: nnU-Net, Swin UNETR, hybrid CNN-transformer UNets).
 
-:class:`SCTUNet` is :class:`mrct.recon.unet.UNet` with a residual skip from the centre slice
+:class:`SCTUNet` is :class:`mrct.nn.UNet` with a residual skip from the centre slice
 of the condition (useful for CBCT -> CT, where the input is already in HU) and the same
 checkpoint interface as :class:`mrct.synth.ConditionalDiffusion`. It trains with the mrct
 trainer's L1 loss (``loss = "l1"``): ``model(condition) -> prediction``.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checkpointing import ConfigCheckpoint
+from ..training.loader import ConfigCheckpoint
 from .diffusion import stack_neighbours
 
 __all__ = ["SCTUNet"]
@@ -50,7 +50,7 @@ class SCTUNet(ConfigCheckpoint, nn.Module):
         self.cond_channels, self.out_channels = int(cond_channels), int(out_channels)
         self.context, self.residual = int(context), bool(residual)
         self.info = self.config["info"]  # one dict: edits are saved
-        from ..recon.unet import UNet  # here: importing mrct.recon costs ~0.5 s
+        from ..nn.unet import UNet
 
         self.net = UNet(cond_channels, out_channels, depth=depth, wf=wf)
 

@@ -20,7 +20,7 @@ LIDC-IDRI-0001 chest CT and its TotalSegmentator label map), not real CBCT or MR
   physics (no T1/T2/PD maps, no sequences, no chemical shift or susceptibility).
 * **Body masks** (:func:`body_mask`): CT > -400 HU, the largest connected component, holes
   filled per slice.
-* **Splits** by slice ranges of the chest CT (:data:`mrct.recon.datasets.CT_SPLITS`: train
+* **Splits** by slice ranges of the chest CT (:data:`mrct.data.shared.CT_SPLITS`: train
   0-89, val 93-102, test 106-132). Without ``../shared/data`` a random chest phantom in HU
   with a label map is used instead (``source="phantom"``), so tests and CI still run.
 
@@ -164,7 +164,7 @@ def load_ct_slab(split: str = "train", size: int = 64, max_slices: int | None = 
     neighbour), ``"phantom"`` (:func:`chest_phantom`, seeded per split) or ``"auto"`` (the
     chest CT when the shared data are present, else the phantom).
     """
-    from ..recon.datasets import CT_SPLITS
+    from ..data.shared import CT_SPLITS
 
     if split not in CT_SPLITS:
         raise ValueError(f"split must be one of {sorted(CT_SPLITS)}, got {split!r}")
@@ -231,6 +231,7 @@ def simulate_cbct(hu: np.ndarray, pixel_size: float, slice_thickness: float = 2.
     ndarray (D, H, W) float32, HU (FDK of the truncated, scattered, noisy projections).
     """
     from ..physics import ConeBeam, Radon
+    from ..physics.attenuation import water_hu_to_mu, water_mu_to_hu
 
     hu = np.asarray(hu, np.float32)
     if hu.ndim != 3:
@@ -249,7 +250,7 @@ def simulate_cbct(hu: np.ndarray, pixel_size: float, slice_thickness: float = 2.
     geo = ConeBeam.full_scan(n_views, (n_rows, n_cols), (dv, du), source_distance,
                              detector_distance)  # fmt: skip
     A = Radon(geo, (d, h, w), pixel_size=(slice_thickness, pixel_size))
-    mu = torch.from_numpy(np.clip(MU_WATER_MM * (1 + hu / 1000.0), 0.0, None).astype(np.float32))
+    mu = torch.from_numpy(water_hu_to_mu(hu, MU_WATER_MM).astype(np.float32))
     p = A(mu)  # (views, rows, cols), line integrals
     primary = torch.exp(-p)  # I / I0
     if scatter_fraction > 0:
@@ -263,7 +264,7 @@ def simulate_cbct(hu: np.ndarray, pixel_size: float, slice_thickness: float = 2.
         primary = torch.from_numpy((np.maximum(counts, 1) / photons).astype(np.float32))
     p_meas = -torch.log(primary.clamp_min(1e-6))
     rec = A.fbp(p_meas, filter=filter)
-    return (1000.0 * (rec / MU_WATER_MM - 1.0)).numpy().astype(np.float32)
+    return water_mu_to_hu(rec, MU_WATER_MM).numpy().astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,7 +425,7 @@ def make_sct_task(data: dict):
     Keys: ``modality`` ("cbct" | "mri"), ``size``, ``max_slices`` (train), ``val_slices``,
     ``source``, ``seed``, ``realisations`` (train), ``context`` (2.5D), and ``sim`` (a table of
     simulation keyword arguments). Returns ``(None, train, val, {})`` for
-    :func:`mrct.recon.training.fit`.
+    :func:`mrct.training.fit`.
     """
     data = dict(data)
     task = data.pop("modality", None)

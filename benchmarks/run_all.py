@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SKIP = {"run_all.py", "common.py"}
+SKIP = {"run_all.py", "common.py", "gpu_bench.py"}  # gpu_bench.py: GPU only, via gpu.sh
 
 
 def scripts() -> list[Path]:

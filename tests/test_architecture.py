@@ -19,12 +19,15 @@ FORBIDDEN = {
         "demo",
         "recon_cli",
         "sr_cli",
+        "jax",
     },  # fmt: skip
-    "physics": {"recon", "synth", "data", "cli", "demo", "recon_cli", "sr_cli"},
-    "recon": {"synth", "cli", "demo", "sr_cli"},
-    "synth": {"cli", "demo", "sr_cli"},
+    "physics": {"recon", "synth", "data", "cli", "demo", "recon_cli", "sr_cli", "jax"},
+    "recon": {"synth", "cli", "demo", "sr_cli", "jax"},
+    "synth": {"cli", "demo", "sr_cli", "jax"},
     # data's simulators may use physics forward models; physics must not import data back
-    "data": {"recon", "synth", "cli", "demo", "recon_cli", "sr_cli"},
+    "data": {"recon", "synth", "cli", "demo", "recon_cli", "sr_cli", "jax"},
+    # the JAX bindings wrap physics (and its kernels); nothing in mrct imports them
+    "jax": {"recon", "synth", "data", "cli", "demo", "recon_cli", "sr_cli", "metrics"},
 }
 
 

@@ -17,10 +17,34 @@ from __future__ import annotations
 
 from ._operator import AdjointOperator, Operator
 from .ct import Radon, radon
+from .mri import (
+    NUFFT,
+    Cartesian,
+    cartesian,
+    fft2c,
+    fftnc,
+    ifft2c,
+    ifftnc,
+    nufft,
+    radial_to_sinogram,
+    sense,
+    sinogram_to_radial,
+)
 
 __all__ = [
     "Operator",
     "AdjointOperator",
     "Radon",
     "radon",
+    "NUFFT",
+    "nufft",
+    "Cartesian",
+    "cartesian",
+    "sense",
+    "fft2c",
+    "ifft2c",
+    "fftnc",
+    "ifftnc",
+    "radial_to_sinogram",
+    "sinogram_to_radial",
 ]

@@ -15,11 +15,13 @@ batching rule that makes one batched kernel call (see :mod:`mrct.jax._host` and 
 
 from __future__ import annotations
 
+from . import recon
 from ._operator import AdjointOperator, Operator
 from .ct import Radon, radon
 from .mri import (
     NUFFT,
     Cartesian,
+    SenseNUFFT,
     cartesian,
     fft2c,
     fftnc,
@@ -32,6 +34,7 @@ from .mri import (
 )
 
 __all__ = [
+    "recon",
     "Operator",
     "AdjointOperator",
     "Radon",
@@ -41,6 +44,7 @@ __all__ = [
     "Cartesian",
     "cartesian",
     "sense",
+    "SenseNUFFT",
     "fft2c",
     "ifft2c",
     "fftnc",

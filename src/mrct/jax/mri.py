@@ -29,6 +29,7 @@ __all__ = [
     "Cartesian",
     "cartesian",
     "sense",
+    "SenseNUFFT",
     "fft2c",
     "ifft2c",
     "fftnc",
@@ -261,8 +262,59 @@ def cartesian(mask, coil_maps=None, image_shape=None) -> Cartesian:
     return Cartesian(mask, coil_maps, image_shape)
 
 
-def sense(maps, mask) -> Cartesian:
-    """Multi-coil SENSE operator ``y_c = M F (S_c x)``: images (..., H, W) -> (..., C, H, W)."""
+class SenseNUFFT(Operator):
+    """Multi-coil non-Cartesian SENSE ``y_c = F (S_c x)``: (..., H, W) -> (..., C, *traj).
+
+    As :class:`mrct.physics.SenseNUFFT`; the coils are one batched NUFFT call.
+    ``normal(x, weights)`` is ``sum_c S_c^H F^H diag(w) F S_c`` by Toeplitz embedding.
+    """
+
+    def __init__(self, nufft_op: NUFFT, maps):
+        maps = np.asarray(maps)
+        if maps.ndim < 3 or tuple(maps.shape[-2:]) != nufft_op.image_shape:
+            raise ValueError(
+                f"coil maps must have shape (..., C, {nufft_op.image_shape[0]}, "
+                f"{nufft_op.image_shape[1]}), got {maps.shape}"
+            )
+        if not np.iscomplexobj(maps):
+            maps = maps.astype(np.complex128 if maps.dtype == np.float64 else np.complex64)
+        self.nufft, self.coil_maps = nufft_op, maps
+        self.n_coils = maps.shape[-3]
+        self.image_shape = self.in_shape = nufft_op.image_shape
+        self.out_shape = (self.n_coils,) + nufft_op.out_shape
+
+    def _maps(self, dtype):
+        return jnp.asarray(self.coil_maps, dtype=dtype)
+
+    def __call__(self, x):
+        """Image ``(..., H, W)`` -> samples ``(..., C, *traj_shape)``."""
+        x = _as_complex(x)
+        _check_trailing(x, self.in_shape, "x", "an image")
+        return self.nufft(x[..., None, :, :] * self._maps(x.dtype))
+
+    def adjoint(self, y, weights=None):
+        """Samples ``(..., C, *traj_shape)`` -> image; optional density weights first."""
+        y = _as_complex(y)
+        _check_trailing(y, self.out_shape, "y", "multi-coil k-space samples")
+        z = self.nufft.adjoint(y, weights)
+        return jnp.sum(jnp.conj(self._maps(z.dtype)) * z, axis=-3)
+
+    def normal(self, x, weights=None):
+        """``sum_c S_c^H F^H diag(w) F S_c x`` (Toeplitz; ``weights`` static, real)."""
+        x = _as_complex(x)
+        maps = self._maps(x.dtype)
+        return jnp.sum(jnp.conj(maps) * self.nufft.normal(x[..., None, :, :] * maps, weights), -3)
+
+
+def sense(maps, mask):
+    """Multi-coil SENSE operator.
+
+    ``mask`` a Cartesian sampling mask (as for :func:`cartesian`): ``y_c = M F (S_c x)``,
+    images (..., H, W) -> k-space (..., C, H, W). ``mask`` a :class:`NUFFT` (from
+    :func:`nufft`): non-Cartesian SENSE, images -> samples (..., C, *traj_shape).
+    """
+    if isinstance(mask, NUFFT):
+        return SenseNUFFT(mask, maps)
     return Cartesian(mask, coil_maps=maps)
 
 

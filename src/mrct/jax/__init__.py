@@ -18,6 +18,7 @@ from __future__ import annotations
 from . import recon
 from ._operator import AdjointOperator, Operator
 from .ct import Radon, radon
+from .drr import DRR, drr, euler_to_matrix
 from .mri import (
     NUFFT,
     Cartesian,
@@ -39,6 +40,9 @@ __all__ = [
     "AdjointOperator",
     "Radon",
     "radon",
+    "DRR",
+    "drr",
+    "euler_to_matrix",
     "NUFFT",
     "nufft",
     "Cartesian",

@@ -10,16 +10,18 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mrct"
 # layer -> the mrct parts it must never import (lazily inside a function included)
 _APPS = {"jobs", "cli", "demo", "recon_cli", "sr_cli"}  # the commands and their jobs
 FORBIDDEN = {
-    "kernels": {"physics", "nn", "training", "recon", "synth", "data", "metrics"} | _APPS,
-    "physics": {"nn", "training", "recon", "synth", "data"} | _APPS,
+    "kernels": {"physics", "nn", "training", "recon", "synth", "data", "metrics", "jax"} | _APPS,
+    "physics": {"nn", "training", "recon", "synth", "data", "jax"} | _APPS,
     # network blocks and the training engine know nothing of operators, data or their users
-    "nn": {"physics", "training", "recon", "synth", "data"} | _APPS,
-    "training": {"physics", "nn", "recon", "synth", "data"} | _APPS,
-    "recon": {"synth"} | _APPS,
-    "synth": {"recon"} | _APPS,
+    "nn": {"physics", "training", "recon", "synth", "data", "jax"} | _APPS,
+    "training": {"physics", "nn", "recon", "synth", "data", "jax"} | _APPS,
+    "recon": {"synth", "jax"} | _APPS,
+    "synth": {"recon", "jax"} | _APPS,
     # data's simulators may use physics forward models; physics must not import data back
-    "data": {"nn", "training", "recon", "synth"} | _APPS,
-    "jobs": {"cli"},
+    "data": {"nn", "training", "recon", "synth", "jax"} | _APPS,
+    "jobs": {"cli", "jax"},
+    # the JAX bindings wrap physics (and its kernels); nothing in mrct imports them
+    "jax": {"nn", "training", "recon", "synth", "data", "metrics"} | _APPS,
 }
 
 

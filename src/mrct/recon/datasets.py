@@ -39,6 +39,7 @@ __all__ = [
     "Splits",
     "Task",
     "ct_geometry",
+    "ct_operators",
     "hu_to_mu",
     "chest_ct_images",
     "ellipse_images",
@@ -194,14 +195,10 @@ def _img_scale(targets: torch.Tensor) -> float:
     return float(torch.quantile(t, 0.99))
 
 
-def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
-            splits=("train", "val", "test"), max_slices: int | None = None,
-            n_ellipses: int = 64, seed: int = 0) -> Task:  # fmt: skip
-    """Sparse-view fan-beam CT (see the module docstring).
-
-    ``size`` other than 256 scales the geometry (distances, detector) with the image so that
-    small test problems keep the paper's fan angle.
-    """
+def ct_operators(sparsity: int = 16, size: int = 256) -> tuple[Radon, np.ndarray, Radon]:
+    """``(full, views, sparse)``: the 360-view fan-beam operator of :func:`ct_geometry` on a
+    ``size x size`` grid, the kept view indices and the sparse operator. ``size`` other than
+    256 scales the geometry (distances, detector) with the image, keeping the fan angle."""
     if int(sparsity) != sparsity or not 1 <= sparsity <= 180:
         raise ValueError(f"sparsity must be an integer in 1 .. 180, got {sparsity}")
     geo = ct_geometry(1)
@@ -210,7 +207,18 @@ def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
         geo = FanBeam(geo.angles, int(math.ceil(511 * f)) | 1, 1.0, 400.0 * f, 150.0 * f)
     full = Radon(geo, (size, size))
     views = np.arange(0, 360, sparsity)
-    sparse = Radon(geo.with_angles(geo.angles[views]), (size, size))
+    return full, views, Radon(geo.with_angles(geo.angles[views]), (size, size))
+
+
+def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
+            splits=("train", "val", "test"), max_slices: int | None = None,
+            n_ellipses: int = 64, seed: int = 0) -> Task:  # fmt: skip
+    """Sparse-view fan-beam CT (see the module docstring).
+
+    ``size`` other than 256 scales the geometry (distances, detector) with the image so that
+    small test problems keep the paper's fan angle.
+    """
+    full, views, sparse = ct_operators(sparsity, size)
     task = Task("ct", full, sparse, info={"sparsity": sparsity, "source": source})
     for k, split in enumerate(splits):
         if source == "chest_ct":
@@ -280,6 +288,8 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
 
     Keys: ``task`` ("ct" | "mri" | "sr"), then the keyword arguments of :func:`ct_task` or
     :func:`mri_task` (``sparsity``/``acceleration``, ``size``, ``source``, ``max_slices``...).
+    ``source = "mix"`` (CT) builds :func:`mrct.recon.ct_mix.ct_mix_task` instead (keys ``mix``,
+    ``photons``, ``samples_per_epoch``, ``n_head``); its ``extra`` also holds ``val_sets``.
     ``task = "package.module:function"`` hands the other keys, as a dict, to that function,
     which returns the same tuple (how packages built on ``mrct.recon``, such as ``mrct.synth``,
     plug their data in without ``mrct.recon`` importing them).
@@ -294,7 +304,12 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
     if ":" in str(kind):  # "package.module:function", e.g. "mrct.synth.sct_data:make_sct_task"
         return _import_task(str(kind))(data)
     data.setdefault("splits", ("train", "val"))
-    if kind == "ct":
+    if kind == "ct" and data.get("source") == "mix":  # issue #17's data mix (ct_mix)
+        from .ct_mix import ct_mix_task
+
+        data.pop("source")
+        task = ct_mix_task(**data)
+    elif kind == "ct":
         task = ct_task(**data)
     elif kind == "mri":
         task = mri_task(**data)
@@ -306,4 +321,7 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
         raise ValueError(
             f'data.task must be "ct", "mri", "sr" or "package.module:function", got {kind!r}'
         )
-    return task.radon_sparse, task.train, task.val, {"img_scale": task.img_scale}
+    extra = {"img_scale": task.img_scale}
+    if task.info.get("val_sets"):
+        extra["val_sets"] = task.info["val_sets"]  # train_from_config logs SSIM on each
+    return task.radon_sparse, task.train, task.val, extra

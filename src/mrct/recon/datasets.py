@@ -46,6 +46,7 @@ __all__ = [
     "brain_mri_images",
     "ct_task",
     "mri_task",
+    "MRISimulator",
     "make_task",
     "CT_SPLITS",
     "MU_WATER",
@@ -234,6 +235,31 @@ def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
     return task
 
 
+class MRISimulator:
+    """The radial MRI simulation of :func:`mri_task` for images ``(B, size, size)``:
+    ``n_spokes`` equidistant spokes of ``ceil(size sqrt 2) | 1`` samples (exact NUFFT, eps
+    1e-6) -> :func:`mrct.physics.radial_to_sinogram` -> every ``acceleration``-th spoke."""
+
+    def __init__(self, acceleration: int = 16, size: int = 256, n_spokes: int = 512):
+        n_samples = int(math.ceil(size * math.sqrt(2))) | 1  # 363 at 256: the diagonal
+        self.size = size
+        self.angles = np.arange(n_spokes) * math.pi / n_spokes
+        self.nufft = NUFFT(radial_trajectory(n_spokes, n_samples, golden=False), (size, size),
+                           eps=1e-6)  # fmt: skip
+        geo = ParallelBeam(self.angles, n_samples, 1.0)
+        self.full = Radon(geo, (size, size))
+        self.views = np.arange(0, n_spokes, acceleration)
+        self.sparse = Radon(geo.with_angles(self.angles[self.views]), (size, size))
+
+    def pairs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sparse sinograms, clipped full-view Hann FBP targets) of real images."""
+        k = self.nufft(images.to(torch.complex64))
+        sino, _ = radial_to_sinogram(k, self.angles, (self.size, self.size))
+        sino = sino.real.float()
+        targets = self.full.fbp(sino, filter="hann").clamp_min(0.0)
+        return sino[:, self.views].contiguous(), targets
+
+
 def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
              splits=("train", "val", "test"), max_slices: int | None = None,
              source: str = "brain_mri") -> Task:  # fmt: skip
@@ -248,15 +274,9 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
         raise ValueError(
             f"acceleration must be an integer in 1 .. n_spokes / 2, got {acceleration}"
         )
-    n_samples = int(math.ceil(size * math.sqrt(2))) | 1  # 363 at 256: covers the diagonal
-    traj = radial_trajectory(n_spokes, n_samples, golden=False)
-    angles = np.arange(n_spokes) * math.pi / n_spokes
-    nufft = NUFFT(traj, (size, size), eps=1e-6)
-    geo = ParallelBeam(angles, n_samples, 1.0)
-    full = Radon(geo, (size, size))
-    views = np.arange(0, n_spokes, acceleration)
-    sparse = Radon(geo.with_angles(angles[views]), (size, size))
-    task = Task("mri", full, sparse, info={"acceleration": acceleration, "source": source})
+    sim = MRISimulator(acceleration, size, n_spokes)
+    task = Task("mri", sim.full, sim.sparse,
+                info={"acceleration": acceleration, "source": source})  # fmt: skip
     for split in splits:
         if source == "phantom":
             from ..data import shepp_logan
@@ -264,11 +284,7 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
             imgs = torch.from_numpy(np.asarray(shepp_logan((size, size)), np.float32))[None]
         else:
             imgs = brain_mri_images(split, size, max_slices)
-        k = nufft(imgs.to(torch.complex64))
-        sino, _ = radial_to_sinogram(k, angles, (size, size))
-        sino = sino.real.float()
-        targets = full.fbp(sino, filter="hann").clamp_min(0.0)
-        task.splits[split] = SinogramDataset(sino[:, views].contiguous(), targets)
+        task.splits[split] = SinogramDataset(*sim.pairs(imgs))
     if task.train is not None:
         task.img_scale = _img_scale(task.train.targets)
     return task

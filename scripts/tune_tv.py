@@ -99,9 +99,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n-head", type=int, default=8, help="synthetic head CT slices")
     ap.add_argument("--json", default=None, help="write the rows and the choice here")
     a = ap.parse_args(argv)
-    torch.set_grad_enabled(False)
-    radon, sets = validation_sets(a.sparsity, a.size, a.val, a.max_slices, a.n_head)
-    rows = tune(radon, sets, a.lams, a.iters)
+    with torch.no_grad():
+        radon, sets = validation_sets(a.sparsity, a.size, a.val, a.max_slices, a.n_head)
+        rows = tune(radon, sets, a.lams, a.iters)
     for r in rows:
         per = ", ".join(f"{n} {v:.4f}" for n, v in r["ssim"].items())
         print(f"lam {r['lam']:<7g} iters {r['iters']:>4}: SSIM {per} (mean {r['mean_ssim']:.4f})"

@@ -5,6 +5,17 @@
     python scripts/train_pretrained.py results --steps 200   # sparsity 4 and 8 (not shipped)
     python scripts/train_pretrained.py pdunet-ct-sparse16 --device cuda --batch 32 --amp bf16 \
         --seconds 300                                         # GPU: as many steps as fit
+    python scripts/train_pretrained.py pdunet-ct-sparse16 --data mix --photons 1e5 \
+        --pool 2048 --workers 16 --val-every 200 --out results_weights   # issue #17's data
+
+``--data chest`` (the default) is the recipe of the shipped weights (reproducible as before).
+``--data mix`` (CT only) trains on :mod:`mrct.recon.ct_mix`: a pool of ``--pool`` images
+(chest CT axial / coronal / sagittal at several fields of view, synthetic anatomy from the
+organ labels, ellipses; built once by ``--workers`` processes, deterministic from the seed),
+each step a batch drawn from it, randomly flipped / rotated by 90 degrees, and its sinograms
+simulated on the device (Poisson noise at ``--photons`` per bin when given); validation SSIM
+on held-out chest slices and synthetic head CT slices every ``--val-every`` steps and at the
+end (in the metadata).
 
 Recipe (the Primal-Dual UNet paper's, shortened for CPUs): L1 loss on images divided by the
 training set's 99th percentile, Adam (lr 1e-3), cosine annealing over all steps, random
@@ -38,6 +49,12 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from mrct.io import atomic_path  # noqa: E402
 from mrct.metrics import nmse, psnr, ssim  # noqa: E402
+from mrct.recon.ct_mix import (  # noqa: E402
+    ValidationSSIM,
+    ct_mix_task,
+    image_pool,
+    simulate_pairs,
+)
 from mrct.recon.datasets import ct_task, mri_task  # noqa: E402
 from mrct.recon.pretrained import PRETRAINED, build_model, parse_name  # noqa: E402
 
@@ -77,7 +94,9 @@ def _machine(device: torch.device) -> str:
 
 
 def train(name: str, steps: int, batch: int, seed: int, out_dir: Path, *,
-          device: str = "cpu", amp: str = "off", seconds: float | None = None) -> Path:  # fmt: skip
+          device: str = "cpu", amp: str = "off", seconds: float | None = None,
+          data: str = "chest", photons: float | None = None, pool: int = 2048,
+          workers: int = 1, val_every: int = 0, max_slices: int | None = None) -> Path:  # fmt: skip
     """Train one model; with ``seconds``, the number of steps is what fits in that time
     (measured over the first steps at the initial learning rate; the cosine schedule then
     covers the remaining steps)."""
@@ -87,7 +106,14 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path, *,
         raise ValueError("--amp fp16 needs a GradScaler this script does not use; use bf16")
     torch.manual_seed(seed)
     t0 = time.time()
-    if spec.task == "ct":
+    if data == "mix" and spec.task != "ct":
+        raise ValueError("--data mix is for the CT models")
+    val_ssim = None
+    if data == "mix":
+        task = ct_mix_task(spec.undersampling, photons=photons, splits=("val", "test"),
+                           seed=seed, max_slices=max_slices)  # fmt: skip
+        val_ssim = ValidationSSIM(task.info["val_sets"])
+    elif spec.task == "ct":
         task = ct_task(spec.undersampling)
     else:
         task = mri_task(spec.undersampling)
@@ -96,7 +122,14 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path, *,
     if spec.model == "lpd":
         kwargs["opnorm"] = float(model.opnorm)  # saved so loading skips the power iteration
     model = model.to(dev)
-    inputs, targets = task.train.inputs.to(dev), task.train.targets.to(dev)
+    if data == "mix":
+        images = image_pool(pool, None, 256, seed=seed, workers=workers).to(dev)
+        full = task.radon_full
+        views = torch.as_tensor(np.arange(0, 360, spec.undersampling), device=dev)
+        n_train = len(images)
+    else:
+        inputs, targets = task.train.inputs.to(dev), task.train.targets.to(dev)
+        n_train = len(task.train)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(seed)
     scale = task.img_scale
@@ -104,15 +137,22 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path, *,
     model.train()
 
     def step():
-        idx = torch.randint(len(task.train), (batch,), generator=gen).to(dev)
-        g, x = inputs[idx], targets[idx]
+        idx = torch.randint(n_train, (batch,), generator=gen).to(dev)
+        if data == "mix":
+            k, flip = (int(v) for v in torch.randint(4, (2,), generator=gen))
+            imgs = torch.rot90(images[idx], k, (1, 2))
+            imgs = imgs.flip(2) if flip % 2 else imgs
+            with torch.no_grad():
+                g, x = simulate_pairs(imgs.contiguous(), full, views, photons)
+        else:
+            g, x = inputs[idx], targets[idx]
         with _autocast(dev, amp):
             out = model(g)
         loss = torch.nn.functional.l1_loss(out.float() / scale, x / scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return loss
+        return loss.detach()
 
     done = 0
     if seconds is not None:  # time a few steps at the initial rate, then fit the rest
@@ -127,12 +167,16 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path, *,
         steps = max(done + 1, int(seconds / per_step))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps - done)
     bar = tqdm(range(done, steps), desc=name)
-    for _ in bar:
+    for i in bar:
         loss = step()
         sched.step()
         bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+        if val_ssim is not None and val_every and (i + 1) % val_every == 0:
+            print(f"step {i + 1}: val SSIM {val_ssim.scores(model)}", flush=True)
     t_train = time.time() - t0 - t_data
     metrics = evaluate(model, task, dev)
+    if val_ssim is not None:
+        metrics["val_ssim"] = val_ssim.scores(model)
     model = model.cpu()
     meta = {
         "model_kwargs": json.dumps(kwargs),
@@ -146,7 +190,13 @@ def train(name: str, steps: int, batch: int, seed: int, out_dir: Path, *,
                 "lr": 1e-3,
                 "loss": "l1 / img_scale",
                 "schedule": "cosine",
-                "train_slices": len(task.train),
+                "data": data,
+                "train_slices" if data == "chest" else "pool_images": n_train,
+                **(
+                    {"mix": task.info["mix"], "photons": photons, "workers": workers}
+                    if data == "mix"
+                    else {}
+                ),
             }
         ),  # fmt: skip
         "test_metrics": json.dumps(metrics),
@@ -180,6 +230,32 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument(
+        "--data",
+        choices=("chest", "mix"),
+        default="chest",
+        help="chest: the shipped weights' data; mix: issue #17's CT mix",
+    )
+    ap.add_argument(
+        "--photons",
+        type=float,
+        default=None,
+        help="--data mix: Poisson noise at this many photons per bin (default none)",
+    )
+    ap.add_argument(
+        "--max-slices",
+        type=int,
+        default=None,
+        help="--data mix: at most this many validation/test chest slices (smoke runs)",
+    )
+    ap.add_argument("--pool", type=int, default=2048, help="--data mix: images in the pool")
+    ap.add_argument("--workers", type=int, default=1, help="--data mix: processes for the pool")
+    ap.add_argument(
+        "--val-every",
+        type=int,
+        default=0,
+        help="--data mix: print validation SSIM every N steps (0: only at the end)",
+    )
+    ap.add_argument(
         "--amp",
         choices=("off", "bf16"),
         default="off",
@@ -212,7 +288,9 @@ def main(argv=None) -> int:
             ap.error(str(e))
         out = a.out or (OUT if n in PRETRAINED else RESULTS_WEIGHTS)
         train(n, a.steps or SHIPPED_STEPS.get(n, 200), a.batch, a.seed, out, device=a.device,
-              amp=a.amp, seconds=a.seconds)  # fmt: skip
+              amp=a.amp, seconds=a.seconds, data=a.data, photons=a.photons, pool=a.pool,
+              workers=a.workers, val_every=a.val_every,
+              max_slices=a.max_slices)  # fmt: skip
     return 0
 
 

@@ -13,7 +13,16 @@ from ._app import app, fail_on
 @app.command()
 def recon(
     input: Path = typer.Argument(
-        ..., help="Sinogram or radial k-space: .npy, or .npz with key 'sinogram' or 'kspace'."
+        None, help="Sinogram or radial k-space: .npy, or .npz with key 'sinogram' or 'kspace'."
+    ),
+    simulate: Path = typer.Option(
+        None,
+        "--simulate",
+        help="Instead of INPUT: an image (.npy, .npz key 'image', .dcm, .nii[.gz]; HU for CT) "
+        "simulated as the models' training data; prints SSIM/PSNR/NMSE vs the reference.",
+    ),
+    photons: float = typer.Option(
+        None, min=1.0, help="With --simulate, CT: Poisson noise at this many photons per bin."
     ),
     method: ReconMethod = typer.Option(..., "--method", "-m", help="Reconstruction method."),
     task: str = typer.Option("ct", help="ct (fan-beam sinogram) or mri (radial k-space)."),
@@ -46,9 +55,17 @@ def recon(
     SPARSITY-th of 360 views (23 views for 16), attenuation per pixel (water 0.02). MRI:
     complex radial k-space (B, spokes, 363) from the equidistant 512-spoke trajectory, every
     SPARSITY-th spoke (32 for 16), or its real sinogram; intensities / 255. Writes the
-    256 x 256 image(s) as .npy, .nii.gz (1 mm pixels) and .png."""
+    256 x 256 image(s) as .npy, .nii.gz (1 mm pixels) and .png. With --simulate IMAGE, your
+    image is turned into such data (mrct.recon.simulate), reconstructed and scored."""
     from ..jobs.recon import run_recon
+    from ..jobs.recon_simulate import run_simulated
 
     with fail_on("recon", FileNotFoundError, ValueError, TypeError):
+        if (input is None) == (simulate is None):
+            raise ValueError("give either INPUT (a sinogram / k-space file) or --simulate IMAGE")
+        if simulate is not None:
+            run_simulated(simulate, method.value, task, sparsity, iters=iters, lam=lam, out=out,
+                          png=png, device=device, photons=photons, log=typer.echo)  # fmt: skip
+            return
         run_recon(input, method.value, task, sparsity, iters=iters, lam=lam, out=out, png=png,
                   device=device, log=typer.echo)  # fmt: skip

@@ -8,9 +8,13 @@
   canonical SPL orientation;
 * :mod:`mrct.data.shared`: loaders for the chest CT and MNI152 brain of ``../shared/data``.
 * :mod:`mrct.data.dynamic`: a dynamic-MRI simulator (respiration-like motion, low-res series).
+* :mod:`mrct.data.synthetic_anatomy` and :mod:`mrct.data.head_ct`: training images for
+  learned CT reconstruction (the chest CT in three orientations and fields of view, synthetic
+  anatomy from its organ labels, augmentation) and :func:`synthetic_head_ct`.
 """
 
 from .dynamic import DynamicSeries, breathing_signal, motion_field, simulate_dynamic_series
+from .head_ct import HEAD_HU, synthetic_head_ct
 from .line_integrals import (
     cone_beam_projections,
     ellipse_line_integrals,
@@ -45,6 +49,8 @@ from .shared import (
 
 __all__ = [
     "DynamicSeries",
+    "HEAD_HU",
+    "synthetic_head_ct",
     "breathing_signal",
     "motion_field",
     "simulate_dynamic_series",

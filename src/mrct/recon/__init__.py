@@ -6,7 +6,9 @@ Classical iterative solvers (see ``docs/recon.md``): :func:`sirt` and :func:`cgl
 image, or ``(image, History)`` with ``return_history=True``.
 
 Learned reconstructors on mrct's autograd projectors: :class:`LearnedPrimalDual`,
-:class:`PrimalDualUNet`, :class:`FBPConvNet`; shipped weights through :func:`pretrained`;
+:class:`PrimalDualUNet`, :class:`FBPConvNet`; shipped weights through :func:`pretrained`
+and :func:`recommended` (the model ``docs/results.md`` recommends per task);
+:func:`simulate` turns your own image into a model's input and its reference;
 ``mrct train CONFIG`` through :func:`train_from_config` (:mod:`mrct.recon.train`) on the one
 training engine, :mod:`mrct.training`. Super-resolution of dynamic MRI is the subpackage
 :mod:`mrct.recon.sr`.
@@ -21,8 +23,9 @@ from .cg_sense import cg_sense
 from .cgls import cgls
 from .fbpconvnet import FBPConvNet
 from .iterative import History
-from .pretrained import list_pretrained, pretrained
+from .pretrained import list_pretrained, pretrained, recommended
 from .primal_dual import LearnedPrimalDual, PrimalDualUNet
+from .simulate import simulate
 from .sirt import sirt
 from .sr import DDoSUNet, SRUNet, load_sr_model, super_resolve_series
 from .train import train_from_config
@@ -45,6 +48,8 @@ __all__: list[str] = [
     "load_sr_model",
     "list_pretrained",
     "pretrained",
+    "recommended",
+    "simulate",
     "TrainConfig",
     "Trainer",
     "fit",

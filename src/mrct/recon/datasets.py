@@ -39,12 +39,14 @@ __all__ = [
     "Splits",
     "Task",
     "ct_geometry",
+    "ct_operators",
     "hu_to_mu",
     "chest_ct_images",
     "ellipse_images",
     "brain_mri_images",
     "ct_task",
     "mri_task",
+    "MRISimulator",
     "make_task",
     "CT_SPLITS",
     "MU_WATER",
@@ -194,14 +196,10 @@ def _img_scale(targets: torch.Tensor) -> float:
     return float(torch.quantile(t, 0.99))
 
 
-def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
-            splits=("train", "val", "test"), max_slices: int | None = None,
-            n_ellipses: int = 64, seed: int = 0) -> Task:  # fmt: skip
-    """Sparse-view fan-beam CT (see the module docstring).
-
-    ``size`` other than 256 scales the geometry (distances, detector) with the image so that
-    small test problems keep the paper's fan angle.
-    """
+def ct_operators(sparsity: int = 16, size: int = 256) -> tuple[Radon, np.ndarray, Radon]:
+    """``(full, views, sparse)``: the 360-view fan-beam operator of :func:`ct_geometry` on a
+    ``size x size`` grid, the kept view indices and the sparse operator. ``size`` other than
+    256 scales the geometry (distances, detector) with the image, keeping the fan angle."""
     if int(sparsity) != sparsity or not 1 <= sparsity <= 180:
         raise ValueError(f"sparsity must be an integer in 1 .. 180, got {sparsity}")
     geo = ct_geometry(1)
@@ -210,7 +208,18 @@ def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
         geo = FanBeam(geo.angles, int(math.ceil(511 * f)) | 1, 1.0, 400.0 * f, 150.0 * f)
     full = Radon(geo, (size, size))
     views = np.arange(0, 360, sparsity)
-    sparse = Radon(geo.with_angles(geo.angles[views]), (size, size))
+    return full, views, Radon(geo.with_angles(geo.angles[views]), (size, size))
+
+
+def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
+            splits=("train", "val", "test"), max_slices: int | None = None,
+            n_ellipses: int = 64, seed: int = 0) -> Task:  # fmt: skip
+    """Sparse-view fan-beam CT (see the module docstring).
+
+    ``size`` other than 256 scales the geometry (distances, detector) with the image so that
+    small test problems keep the paper's fan angle.
+    """
+    full, views, sparse = ct_operators(sparsity, size)
     task = Task("ct", full, sparse, info={"sparsity": sparsity, "source": source})
     for k, split in enumerate(splits):
         if source == "chest_ct":
@@ -224,6 +233,31 @@ def ct_task(sparsity: int = 16, size: int = 256, source: str = "chest_ct",
     if task.train is not None:
         task.img_scale = _img_scale(task.train.targets)
     return task
+
+
+class MRISimulator:
+    """The radial MRI simulation of :func:`mri_task` for images ``(B, size, size)``:
+    ``n_spokes`` equidistant spokes of ``ceil(size sqrt 2) | 1`` samples (exact NUFFT, eps
+    1e-6) -> :func:`mrct.physics.radial_to_sinogram` -> every ``acceleration``-th spoke."""
+
+    def __init__(self, acceleration: int = 16, size: int = 256, n_spokes: int = 512):
+        n_samples = int(math.ceil(size * math.sqrt(2))) | 1  # 363 at 256: the diagonal
+        self.size = size
+        self.angles = np.arange(n_spokes) * math.pi / n_spokes
+        self.nufft = NUFFT(radial_trajectory(n_spokes, n_samples, golden=False), (size, size),
+                           eps=1e-6)  # fmt: skip
+        geo = ParallelBeam(self.angles, n_samples, 1.0)
+        self.full = Radon(geo, (size, size))
+        self.views = np.arange(0, n_spokes, acceleration)
+        self.sparse = Radon(geo.with_angles(self.angles[self.views]), (size, size))
+
+    def pairs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sparse sinograms, clipped full-view Hann FBP targets) of real images."""
+        k = self.nufft(images.to(torch.complex64))
+        sino, _ = radial_to_sinogram(k, self.angles, (self.size, self.size))
+        sino = sino.real.float()
+        targets = self.full.fbp(sino, filter="hann").clamp_min(0.0)
+        return sino[:, self.views].contiguous(), targets
 
 
 def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
@@ -240,15 +274,9 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
         raise ValueError(
             f"acceleration must be an integer in 1 .. n_spokes / 2, got {acceleration}"
         )
-    n_samples = int(math.ceil(size * math.sqrt(2))) | 1  # 363 at 256: covers the diagonal
-    traj = radial_trajectory(n_spokes, n_samples, golden=False)
-    angles = np.arange(n_spokes) * math.pi / n_spokes
-    nufft = NUFFT(traj, (size, size), eps=1e-6)
-    geo = ParallelBeam(angles, n_samples, 1.0)
-    full = Radon(geo, (size, size))
-    views = np.arange(0, n_spokes, acceleration)
-    sparse = Radon(geo.with_angles(angles[views]), (size, size))
-    task = Task("mri", full, sparse, info={"acceleration": acceleration, "source": source})
+    sim = MRISimulator(acceleration, size, n_spokes)
+    task = Task("mri", sim.full, sim.sparse,
+                info={"acceleration": acceleration, "source": source})  # fmt: skip
     for split in splits:
         if source == "phantom":
             from ..data import shepp_logan
@@ -256,11 +284,7 @@ def mri_task(acceleration: int = 16, size: int = 256, n_spokes: int = 512,
             imgs = torch.from_numpy(np.asarray(shepp_logan((size, size)), np.float32))[None]
         else:
             imgs = brain_mri_images(split, size, max_slices)
-        k = nufft(imgs.to(torch.complex64))
-        sino, _ = radial_to_sinogram(k, angles, (size, size))
-        sino = sino.real.float()
-        targets = full.fbp(sino, filter="hann").clamp_min(0.0)
-        task.splits[split] = SinogramDataset(sino[:, views].contiguous(), targets)
+        task.splits[split] = SinogramDataset(*sim.pairs(imgs))
     if task.train is not None:
         task.img_scale = _img_scale(task.train.targets)
     return task
@@ -280,6 +304,8 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
 
     Keys: ``task`` ("ct" | "mri" | "sr"), then the keyword arguments of :func:`ct_task` or
     :func:`mri_task` (``sparsity``/``acceleration``, ``size``, ``source``, ``max_slices``...).
+    ``source = "mix"`` (CT) builds :func:`mrct.recon.ct_mix.ct_mix_task` instead (keys ``mix``,
+    ``photons``, ``samples_per_epoch``, ``n_head``); its ``extra`` also holds ``val_sets``.
     ``task = "package.module:function"`` hands the other keys, as a dict, to that function,
     which returns the same tuple (how packages built on ``mrct.recon``, such as ``mrct.synth``,
     plug their data in without ``mrct.recon`` importing them).
@@ -294,7 +320,12 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
     if ":" in str(kind):  # "package.module:function", e.g. "mrct.synth.sct_data:make_sct_task"
         return _import_task(str(kind))(data)
     data.setdefault("splits", ("train", "val"))
-    if kind == "ct":
+    if kind == "ct" and data.get("source") == "mix":  # issue #17's data mix (ct_mix)
+        from .ct_mix import ct_mix_task
+
+        data.pop("source")
+        task = ct_mix_task(**data)
+    elif kind == "ct":
         task = ct_task(**data)
     elif kind == "mri":
         task = mri_task(**data)
@@ -306,4 +337,7 @@ def make_task(cfg) -> tuple[Radon, SinogramDataset, SinogramDataset | None, dict
         raise ValueError(
             f'data.task must be "ct", "mri", "sr" or "package.module:function", got {kind!r}'
         )
-    return task.radon_sparse, task.train, task.val, {"img_scale": task.img_scale}
+    extra = {"img_scale": task.img_scale}
+    if task.info.get("val_sets"):
+        extra["val_sets"] = task.info["val_sets"]  # train_from_config logs SSIM on each
+    return task.radon_sparse, task.train, task.val, extra

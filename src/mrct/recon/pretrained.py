@@ -26,6 +26,8 @@ __all__ = [
     "load_model_file",
     "parse_name",
     "pretrained",
+    "recommended",
+    "RECOMMENDED",
     "weights_path",
 ]
 
@@ -171,3 +173,42 @@ def pretrained(name: str, device: str | torch.device = "cpu") -> torch.nn.Module
             f"{name}` to reproduce them"
         )
     return load_model_file(path, name, device)
+
+
+#: the model ``docs/results.md`` recommends per task. For now the best shipped model for the
+#: task in its tables (PD-UNet: CT sparsity 16 SSIM 0.899 vs LPD 0.841, FBPConvNet 0.809;
+#: radial MRI x16 PSNR 42.9 dB vs 35.9 / 38.1, SSIM within one std of LPD's); None: no
+#: shipped model for that task yet (issue #17 trains them)
+RECOMMENDED: dict[str, str | None] = {
+    "ct-sparse4": None,
+    "ct-sparse8": None,
+    "ct-sparse16": "pdunet-ct-sparse16",
+    "mri-radial16": "pdunet-mri-radial16",
+}
+
+
+def recommended(task: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The model ``docs/results.md`` recommends for ``task`` ("ct-sparse4", "ct-sparse8",
+    "ct-sparse16", "mri-radial16"), loaded as :func:`pretrained` loads it (same contract:
+    ``model.radon``, ``model(sinogram)``, eval mode); ``model.pretrained_name`` names it.
+    Feed it :func:`mrct.recon.simulate` ``(image, task)[0][None]``.
+
+    Raises
+    ------
+    ValueError
+        An unknown task, or a task with no shipped model yet (the message lists what is
+        available).
+    """
+    if task not in RECOMMENDED:
+        raise ValueError(f"task must be one of {sorted(RECOMMENDED)}, got {task!r}")
+    name = RECOMMENDED[task]
+    if name is None or name not in list_pretrained():
+        have = sorted(t for t, n in RECOMMENDED.items() if n and n in list_pretrained())
+        raise ValueError(
+            f"no shipped model for {task!r} yet; tasks with a recommended model: {have}; "
+            f"installed models: {list_pretrained()}. Models for other sparsities can be "
+            "trained with `python scripts/train_pretrained.py results` (see docs/results.md)"
+        )
+    model = pretrained(name, device)
+    model.pretrained_name = name
+    return model

@@ -81,5 +81,9 @@ def train_from_config(config: TrainConfig | str | os.PathLike,
             raise ValueError('loss_scale = "img_scale" but the task reports no img_scale')
         cfg = cfg.replace(loss_scale=float(extra["img_scale"]))
     name = model_kwargs.pop("name")
+    if extra.get("val_sets"):  # e.g. the CT mix: SSIM on held-out chest and synthetic head
+        from .ct_mix import ValidationSSIM
+
+        callbacks = [*callbacks, ValidationSSIM(extra["val_sets"], every=cfg.val_every)]
     return fit(model, train_ds, val_ds, cfg, callbacks=callbacks,
                model_kwargs=model_kwargs, metadata={"model": name, "task": cfg.data})  # fmt: skip

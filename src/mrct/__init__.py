@@ -23,4 +23,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from mrct.errors import MrctError  # noqa: E402  (after the environment set-up above)
+
+__all__ = ["MrctError", "__version__"]

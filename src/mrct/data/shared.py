@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mrct.errors import MissingFileError
+
 from .readers import Volume, read_nifti
 
 __all__ = [
@@ -35,8 +37,9 @@ ENV_VAR = "MRCT_SHARED_DATA"
 _BRAIN_TISSUES = ("t1", "gm", "wm")
 
 
-class SharedDataMissing(FileNotFoundError):
-    """The shared data folder, or a file in it, is not available."""
+class SharedDataMissing(MissingFileError):
+    """The shared data folder, or a file in it, is not available (a ``FileNotFoundError`` and
+    an :class:`mrct.MrctError`)."""
 
 
 def _candidates() -> list[Path]:

@@ -209,9 +209,14 @@ def _load_nifti_image(path: Path):
             f"{'decompressed ' if raw is not None else ''}file holds {nbytes} bytes "
             "(truncated file or inconsistent header)",
         )
-    if raw is not None:
-        return klass.from_bytes(raw)
-    return klass.from_filename(str(path))
+    try:
+        if raw is not None:
+            return klass.from_bytes(raw)
+        return klass.from_filename(str(path))
+    except MemoryError:
+        raise
+    except Exception as exc:  # nibabel raises many types for bad headers
+        raise _nifti_error(path, str(exc) or type(exc).__name__) from exc
 
 
 def _nifti_class(header_bytes: bytes):
@@ -362,7 +367,11 @@ def _dcmread(path: Path, stop_before_pixels: bool = False):
     try:
         if path.stat().st_size == 0:
             raise _dicom_error(path, "the file is empty")
-        return pydicom.dcmread(str(path), stop_before_pixels=stop_before_pixels)
+        # parse from memory: a damaged element length then reads what the file holds, where
+        # a buffered file object would first allocate the length it claims (up to 4 GB)
+        with open(path, "rb") as fh:
+            data = io.BytesIO(fh.read())
+        return pydicom.dcmread(data, stop_before_pixels=stop_before_pixels)
     except ReadError:
         raise
     except Exception as exc:  # pydicom raises many types for damaged files
@@ -707,7 +716,8 @@ def read_dicom_series(
         (a ``ValueError``) If a slice is damaged (and ``skip_bad`` is False), no DICOM image
         is found, several series are present and ``series_uid`` is not given (the message
         lists them), ``series_uid`` is absent, or the slices are inconsistent (shape,
-        orientation, pixel spacing, duplicate positions). The message names the file.
+        orientation, pixel spacing, duplicate positions, positions off one grid). The message
+        names the file.
     """
     files, scanned = _collect_files(folder_or_files)
     where = folder_or_files if scanned else (files[0] if len(files) == 1 else "the files given")
@@ -820,10 +830,14 @@ def read_dicom_series(
                 stacklevel=2,
             )
         elif gaps.max() - gaps.min() > 1e-2 * gaps.mean() + 1e-3:
-            warnings.warn(
-                f"non-uniform slice spacing ({gaps.min():.4g}..{gaps.max():.4g} mm); "
-                "using the mean step",
-                stacklevel=2,
+            odd = int(np.argmax(np.abs(ratio - whole)))
+            pair = [str(items[order[odd]][0]), str(items[order[odd + 1]][0])]
+            raise ReadError(
+                f"non-uniform slice spacing ({gaps.min():.4g}..{gaps.max():.4g} mm; "
+                f"{gaps[odd]:.4g} mm between {pair[0]} and {pair[1]}): the slices do not lie "
+                "on one grid, so one affine cannot place them (read the files of each "
+                "uniform part with read_dicom_series(files))",
+                path=pair[0],
             )
         step = (positions[-1] - positions[0]) / int(index[-1])
     else:

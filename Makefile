@@ -15,11 +15,12 @@ EXTRAS ?= dev
 STAMP := $(VENV)/.mrct-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-all test-cuda lint format bench clean clean-cache
+.PHONY: help venv demo test test-slow test-all test-cuda lint format bench clean clean-cache
 
 help:
 	@echo "make demo      set up .venv and run the main job on built-in data (writes demo_out/)"
 	@echo "make test      set up .venv and run the test suite (CUDA kernels under the simulator)"
+	@echo "make test-slow run only the tests marked slow (reader fuzzing, >= 300 cases per reader)"
 	@echo "make test-all  also run tests marked slow"
 	@echo "make lint      ruff check + format check"
 	@echo "make bench     run benchmarks/ and rewrite docs/benchmarks.md (needs the bench extra)"
@@ -46,6 +47,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: $(STAMP)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest -m "" $(PYTEST_ARGS)

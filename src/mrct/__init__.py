@@ -18,9 +18,18 @@ from importlib.metadata import PackageNotFoundError, version
 # is imported before torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# Numba's threading layer: TBB when it loads (thread- and fork-safe: kernels may run from
+# several threads and in fork-ed DataLoader workers), else Numba's default; the user's
+# NUMBA_THREADING_LAYER wins. Must run before any kernel; see mrct/_threading.py.
+from mrct import _threading  # noqa: E402
+
+_threading.configure()
+
 try:
     __version__ = version("mrct")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from mrct.errors import MrctError  # noqa: E402  (after the environment set-up above)
+
+__all__ = ["MrctError", "__version__"]

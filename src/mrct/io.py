@@ -102,3 +102,168 @@ def save_nifti(path: str | os.PathLike, array, affine=None, *, header=None,
     with atomic_path(path) as tmp:
         tmp.write_bytes(gzip.compress(raw, compresslevel=6) if path.name.endswith(".gz") else raw)
     return path
+
+
+# ------------------------------------------------------------------------ .npy / .npz arrays
+
+#: deflate (the only compression ``np.savez_compressed`` uses) expands at most ~1032:1
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _npy_header(fh, path, what: str):
+    """Parse an ``.npy`` header from ``fh``: (shape, fortran_order, dtype, header length)."""
+    import numpy as np
+
+    from mrct.errors import ReadError, UnsafeFileError
+
+    start = fh.tell()
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unknown .npy format version {version}")
+    except Exception as e:  # numpy raises ValueError, SyntaxError, EOFError...
+        raise ReadError(f"{path}: {what} has no valid .npy header: {e}", path=path) from e
+    if dtype.hasobject:
+        raise UnsafeFileError(
+            f"{path}: {what} holds Python objects (dtype {dtype}), which can only be loaded by "
+            "unpickling them; mrct never unpickles (save plain numeric arrays instead)",
+            path=path,
+        )
+    return shape, fortran, dtype, fh.tell() - start
+
+
+def load_array(path: str | os.PathLike, key: str | None = None):
+    """Load one array from an ``.npy`` or ``.npz`` file, safely.
+
+    No pickle: object arrays are refused (:class:`mrct.errors.UnsafeFileError`) and
+    ``np.load`` runs with ``allow_pickle=False``. The header's shape and dtype are checked
+    against the bytes the file (or the ``.npz`` member) holds before anything is allocated,
+    so a truncated file or a header claiming 10^12 elements is an error, not a
+    ``MemoryError``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        An ``.npy`` file or an ``.npz`` archive (recognised by content, not by name).
+    key : str, optional
+        The member of an ``.npz`` archive; default: its only member.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    mrct.errors.MissingFileError
+        If ``path`` does not exist.
+    mrct.errors.ReadError
+        If it is not a readable ``.npy`` / ``.npz`` file, is truncated, its header is
+        inconsistent, or ``key`` is absent (or needed and not given); every message names the
+        file. :class:`~mrct.errors.UnsafeFileError` for object arrays.
+    """
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    from mrct.errors import MissingFileError, ReadError
+
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"No such file or directory: '{path}'", path=path)
+    if path.is_dir():
+        raise ReadError(f"{path} is a directory, not an .npy or .npz file", path=path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if size == 0:
+        raise ReadError(f"{path} is empty, not an .npy or .npz file", path=path)
+    errors = (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile, zlib.error)
+
+    def check(shape, dtype, have: int, what: str) -> None:
+        try:
+            count = int(np.prod([int(n) for n in shape], dtype=object))
+        except (TypeError, ValueError) as e:
+            raise ReadError(f"{path}: {what} has a bad shape {shape!r}", path=path) from e
+        if any(int(n) < 0 for n in shape) or count * dtype.itemsize > have:
+            raise ReadError(
+                f"{path}: {what} claims shape {tuple(shape)} of {dtype} "
+                f"({count * dtype.itemsize} bytes) but holds {have} bytes (truncated file or "
+                "inconsistent header)",
+                path=path,
+            )
+
+    if magic == b"\x93NUMPY":
+        if key is not None:
+            raise ReadError(f"{path} is an .npy file, which has no key {key!r}", path=path)
+        with open(path, "rb") as fh:
+            shape, _, dtype, header_len = _npy_header(fh, path, "the file")
+        check(shape, dtype, size - header_len, "the header")
+        try:
+            return np.load(path, allow_pickle=False)
+        except errors as e:
+            raise ReadError(f"{path} is not a readable .npy file: {e}", path=path) from e
+    if magic[:4] != b"PK\x03\x04":
+        raise ReadError(
+            f"{path} is neither an .npy file nor an .npz archive (it starts with {magic!r})",
+            path=path,
+        )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {
+                (i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i
+                for i in zf.infolist()
+            }
+            if key is None:
+                if len(members) != 1:
+                    raise ReadError(
+                        f"{path} holds {len(members)} arrays {sorted(members)}; pass key= one of "
+                        "them",
+                        path=path,
+                    )
+                key = next(iter(members))
+            if key not in members:
+                raise ReadError(
+                    f"{path} has no array {key!r}; it holds {sorted(members)}", path=path
+                )
+            info = members[key]
+            if info.file_size > max(info.compress_size, 1) * _DEFLATE_MAX_RATIO:
+                raise ReadError(
+                    f"{path}: member {info.filename!r} claims {info.file_size} bytes from "
+                    f"{info.compress_size} compressed (more than deflate can expand)",
+                    path=path,
+                )
+            with zf.open(info) as fh:
+                shape, _, dtype, header_len = _npy_header(
+                    _Peek(fh), path, f"member {info.filename!r}"
+                )
+            check(shape, dtype, info.file_size - header_len, f"member {info.filename!r}")
+            with zf.open(info) as fh:
+                arr = np.lib.format.read_array(fh, allow_pickle=False)
+    except ReadError:
+        raise
+    except errors as e:
+        raise ReadError(f"{path} is not a readable .npz archive: {e}", path=path) from e
+    return arr
+
+
+class _Peek:
+    """A zip member stream with ``tell`` (``np.lib.format`` header parsing asks for it)."""
+
+    def __init__(self, fh):
+        self._fh, self._pos = fh, 0
+
+    def read(self, n=-1):
+        data = self._fh.read(n)
+        self._pos += len(data)
+        return data
+
+    def tell(self):
+        return self._pos
+
+
+__all__ += ["load_array"]

@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 import torch.utils.data
 
+from mrct.errors import MissingFileError, ReadError
 from mrct.io import atomic_path
 
 __all__ = [
@@ -46,6 +47,34 @@ __all__ = [
 
 ISMRMRD_NAMESPACE = "http://www.ismrm.org/ISMRMRD"
 _TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")
+_DEFLATE_MAX_RATIO = 1032  # no HDF5 filter in use expands data more than deflate can
+#: what h5py and the decoding of values raise for a damaged file
+_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError)
+
+
+def _check_storage(path: Path, name: str, ds: h5py.Dataset, file_size: int) -> None:
+    """The dataset must store the bytes its shape claims (within its filters' ratio) and lie
+    inside the file, so reading it never allocates more than the file could hold."""
+    claimed = int(np.prod(ds.shape, dtype=object)) * ds.dtype.itemsize
+    if claimed == 0:
+        return
+    storage = int(ds.id.get_storage_size())
+    filtered = bool(ds.id.get_create_plist().get_nfilters())
+    limit = storage * _DEFLATE_MAX_RATIO if filtered else storage
+    if claimed > limit:
+        raise ReadError(
+            f"{path}: dataset '{name}' claims shape {ds.shape} of {ds.dtype} ({claimed} bytes) "
+            f"but stores {storage} bytes{' (compressed)' if filtered else ''} (truncated file or "
+            "inconsistent header)",
+            path=path,
+        )
+    offset = ds.id.get_offset()  # contiguous layout only
+    if offset is not None and offset + storage > file_size:
+        raise ReadError(
+            f"{path}: dataset '{name}' ends at byte {offset + storage}, past the end of the "
+            f"{file_size}-byte file (truncated file)",
+            path=path,
+        )
 
 
 # ---------------------------------------------------------------------------------- header
@@ -146,39 +175,98 @@ class FastMRIFile:
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not readable HDF5, or has no usable ``kspace`` dataset.
+    mrct.errors.MissingFileError
+        If ``path`` does not exist (a ``FileNotFoundError``).
+    mrct.errors.ReadError
+        (a ``ValueError``) If the file is not readable HDF5, has no usable ``kspace`` dataset,
+        or a dataset has the wrong kind, shape or slice count, or claims more data than the
+        file stores. Reading a damaged dataset later raises ``ReadError`` too; every message
+        names the file.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._h5 = None
         if not self.path.exists():
-            raise FileNotFoundError(f"No such file or directory: '{self.path}'")
+            raise MissingFileError(f"No such file or directory: '{self.path}'", path=self.path)
+        if self.path.is_dir():
+            raise ReadError(f"{self.path} is a directory, not a fastMRI HDF5 file", path=self.path)
         try:
             self._h5 = h5py.File(self.path, "r")
-        except OSError as e:
-            raise ValueError(f"{self.path} is not a readable HDF5 file: {e}") from e
+        except Exception as e:  # h5py raises OSError, sometimes others, for non-HDF5 files
+            raise ReadError(f"{self.path} is not a readable HDF5 file: {e}", path=self.path) from e
         try:
             self._validate()
+        except ReadError:
+            self.close()
+            raise
+        except _READ_ERRORS as e:
+            self.close()
+            raise ReadError(f"{self.path} is a damaged HDF5 file: {e}", path=self.path) from e
         except BaseException:
-            self._h5.close()
+            self.close()
             raise
 
     def _validate(self) -> None:
-        h5 = self._h5
+        h5, path = self._h5, self.path
+        size = path.stat().st_size
         if "kspace" not in h5 or not isinstance(h5["kspace"], h5py.Dataset):
-            raise ValueError(
-                f"{self.path} has no 'kspace' dataset; a fastMRI file holds complex64 kspace of "
-                f"shape (slices, coils, H, W) or (slices, H, W) (found: {sorted(h5.keys())})"
+            raise ReadError(
+                f"{path} has no 'kspace' dataset; a fastMRI file holds complex64 kspace of "
+                f"shape (slices, coils, H, W) or (slices, H, W) (found: {sorted(h5.keys())})",
+                path=path,
             )
         ds = h5["kspace"]
         if ds.ndim not in (3, 4) or ds.dtype.kind != "c":
-            raise ValueError(
-                f"{self.path}: 'kspace' must be complex of shape (slices, coils, H, W) or "
-                f"(slices, H, W), got dtype {ds.dtype} and shape {ds.shape}"
+            raise ReadError(
+                f"{path}: 'kspace' must be complex of shape (slices, coils, H, W) or "
+                f"(slices, H, W), got dtype {ds.dtype} and shape {ds.shape}",
+                path=path,
             )
+        _check_storage(path, "kspace", ds, size)
+        n = ds.shape[0]
+        for key in _TARGET_KEYS:
+            if key not in h5:
+                continue
+            t = h5[key]
+            if not isinstance(t, h5py.Dataset) or t.ndim != 3 or t.dtype.kind not in "fiub":
+                raise ReadError(
+                    f"{path}: '{key}' must be a real array of shape (slices, h, w), got "
+                    f"{getattr(t, 'dtype', type(t).__name__)} {getattr(t, 'shape', '')}",
+                    path=path,
+                )
+            if t.shape[0] != n:
+                raise ReadError(
+                    f"{path}: '{key}' has {t.shape[0]} slices but 'kspace' has {n}", path=path
+                )
+            _check_storage(path, key, t, size)
+        if "mask" in h5:
+            m = h5["mask"]
+            if not isinstance(m, h5py.Dataset) or m.ndim != 1 or m.dtype.kind not in "fiub":
+                raise ReadError(
+                    f"{path}: 'mask' must be a real array of shape (W,), got "
+                    f"{getattr(m, 'dtype', type(m).__name__)} {getattr(m, 'shape', '')}",
+                    path=path,
+                )
+            _check_storage(path, "mask", m, size)
+        if "ismrmrd_header" in h5:
+            hd = h5["ismrmrd_header"]
+            if not isinstance(hd, h5py.Dataset) or hd.dtype.kind not in "SOU" or hd.size != 1:
+                raise ReadError(
+                    f"{path}: 'ismrmrd_header' must be one XML string, got "
+                    f"{getattr(hd, 'dtype', type(hd).__name__)} {getattr(hd, 'shape', '')}",
+                    path=path,
+                )
+            _check_storage(path, "ismrmrd_header", hd, size)
+
+    def _read(self, what: str, fn):
+        """``fn()``, with h5py's and decoding errors turned into a ReadError naming the file."""
+        try:
+            return fn()
+        except (ReadError, IndexError):
+            raise
+        except _READ_ERRORS as e:
+            raise ReadError(f"{self.path}: cannot read {what}: {e}", path=self.path) from e
 
     # -- context management ------------------------------------------------------------------
     def close(self) -> None:
@@ -228,23 +316,37 @@ class FastMRIFile:
 
     @property
     def attrs(self) -> dict:
-        return {k: _decode(v) for k, v in self.h5.attrs.items()}
+        return self._read(
+            "the root attributes", lambda: {k: _decode(v) for k, v in self.h5.attrs.items()}
+        )
 
     @property
     def header(self) -> str | None:
         if "ismrmrd_header" not in self.h5:
             return None
-        return _decode(self.h5["ismrmrd_header"][()])
+        value = self._read("ismrmrd_header", lambda: _decode(self.h5["ismrmrd_header"][()]))
+        if isinstance(value, np.ndarray) and value.size == 1:
+            value = _decode(value.reshape(()))
+        if not isinstance(value, str):
+            raise ReadError(f"{self.path}: 'ismrmrd_header' is not a string", path=self.path)
+        return value
 
     @property
     def metadata(self) -> dict:
         """:func:`parse_ismrmrd_header` of the header (empty when there is no header)."""
         header = self.header
-        return {} if header is None else parse_ismrmrd_header(header)
+        if header is None:
+            return {}
+        try:
+            return parse_ismrmrd_header(header)
+        except ValueError as e:
+            raise ReadError(f"{self.path}: {e}", path=self.path) from e
 
     @property
     def mask(self) -> np.ndarray | None:
-        return np.asarray(self.h5["mask"]) if "mask" in self.h5 else None
+        if "mask" not in self.h5:
+            return None
+        return self._read("mask", lambda: np.asarray(self.h5["mask"]))
 
     @property
     def target_key(self) -> str | None:
@@ -269,7 +371,8 @@ class FastMRIFile:
     def kspace(self, i: int | None = None) -> np.ndarray:
         """k-space of slice ``i`` (``(C, H, W)`` or ``(H, W)``), or of all slices when ``i``
         is None, as complex64."""
-        return np.asarray(self.h5["kspace"][self._index(i)], dtype=np.complex64)
+        idx = self._index(i)
+        return self._read("kspace", lambda: np.asarray(self.h5["kspace"][idx], dtype=np.complex64))
 
     def target(self, i: int | None = None, key: str | None = None) -> np.ndarray | None:
         """Target image of slice ``i`` (all slices when None) as float32, or None when the
@@ -285,7 +388,8 @@ class FastMRIFile:
             return None
         if key not in self.h5:
             raise KeyError(f"{self.path} has no '{key}' dataset")
-        return np.asarray(self.h5[key][self._index(i)], dtype=np.float32)
+        idx = self._index(i)
+        return self._read(key, lambda: np.asarray(self.h5[key][idx], dtype=np.float32))
 
 
 def read_fastmri(path: str | os.PathLike) -> FastMRIFile:
@@ -415,9 +519,9 @@ class FastMRIDataset(torch.utils.data.Dataset):
 
     Raises
     ------
-    FileNotFoundError
-        If ``folder`` does not exist.
-    ValueError
+    mrct.errors.MissingFileError
+        If ``folder`` does not exist (a ``FileNotFoundError``).
+    mrct.errors.ReadError
         If it holds no matching file, or a file is not a fastMRI HDF5 file (the message names
         it).
     """
@@ -431,19 +535,16 @@ class FastMRIDataset(torch.utils.data.Dataset):
     ):
         self.folder = Path(folder)
         if not self.folder.is_dir():
-            raise FileNotFoundError(f"No such folder: '{self.folder}'")
+            raise MissingFileError(f"No such folder: '{self.folder}'", path=self.folder)
         self.transform = transform
         self.files = sorted(p for p in self.folder.glob(pattern) if p.is_file())
         if not self.files:
-            raise ValueError(f"no files matching '{pattern}' in {self.folder}")
+            raise ReadError(f"no files matching '{pattern}' in {self.folder}", path=self.folder)
         self.samples: list[tuple[Path, int]] = []
         self._metadata: dict[Path, dict] = {}
         for p in self.files:
             with FastMRIFile(p) as f:
-                try:
-                    self._metadata[p] = f.metadata
-                except ValueError as e:
-                    raise ValueError(f"{p}: {e}") from e
+                self._metadata[p] = f.metadata
                 self.samples.extend((p, i) for i in range(f.n_slices))
 
     def __len__(self) -> int:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mrct.errors import MissingFileError
+
 from .readers import Volume, read_nifti
 
 __all__ = [
@@ -39,8 +41,9 @@ CT_SPLITS = {"train": (0, 90), "val": (93, 103), "test": (106, 133)}
 _BRAIN_TISSUES = ("t1", "gm", "wm")
 
 
-class SharedDataMissing(FileNotFoundError):
-    """The shared data folder, or a file in it, is not available."""
+class SharedDataMissing(MissingFileError):
+    """The shared data folder, or a file in it, is not available (a ``FileNotFoundError`` and
+    an :class:`mrct.MrctError`)."""
 
 
 def _candidates() -> list[Path]:

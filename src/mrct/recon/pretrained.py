@@ -142,18 +142,30 @@ def load_model_file(path: str | Path, name: str,
     from safetensors import safe_open
     from safetensors.torch import load_file
 
+    from ..errors import MissingFileError, ReadError
+
     spec = parse_name(name)
     path = Path(path)
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    kwargs = json.loads(meta.get("model_kwargs", "{}"))
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such weights file", path=path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        kwargs = json.loads(meta.get("model_kwargs", "{}"))
+        state = load_file(str(path))
+    except (OSError, ValueError, json.JSONDecodeError) as e:
+        raise ReadError(f"{path}: not readable safetensors weights ({e})", path=path) from e
+    except Exception as e:  # safetensors' SafetensorError derives from Exception only
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise ReadError(f"{path}: not readable safetensors weights ({e})", path=path) from e
     model = build_model(spec.model, operator_for(spec.task, spec.undersampling), **kwargs)
-    state = load_file(str(path))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise RuntimeError(
+        raise ReadError(
             f"{path} does not match {spec.model}: missing {missing[:5]}, unexpected "
-            f"{unexpected[:5]}"
+            f"{unexpected[:5]}",
+            path=path,
         )
     return model.to(device).eval()
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import MrctError
 from ..io import atomic_path
 
 __all__ = [
@@ -53,8 +54,9 @@ FORMAT = "mrct-checkpoint/1"
 TRAIN_PREFIX = "__train__/"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is unreadable, or does not match the model or optimizer given."""
+class CheckpointError(MrctError):
+    """A checkpoint file is unreadable, or does not match the model or optimizer given
+    (an :class:`mrct.MrctError`, so also a ValueError)."""
 
 
 @dataclass

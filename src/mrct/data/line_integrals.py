@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .phantoms import _as_ellipses, _as_ellipsoids
+from ._phantom_args import _as_ellipses, _as_ellipsoids
 
 __all__ = [
     "cone_beam_projections",

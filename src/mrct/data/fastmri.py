@@ -25,21 +25,19 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import h5py
 import numpy as np
-import torch.utils.data
 
 from mrct.errors import MissingFileError, ReadError
 from mrct.io import atomic_path
 
 __all__ = [
     "FastMRIFile",
-    "FastMRIDataset",
-    "FastMRISample",
+    "FastMRIDataset",  # noqa: F822 (served by __getattr__)
+    "FastMRISample",  # noqa: F822
     "parse_ismrmrd_header",
     "read_fastmri",
     "write_fastmri",
@@ -482,82 +480,10 @@ def write_fastmri(
     return path
 
 
-# --------------------------------------------------------------------------------- dataset
+def __getattr__(name: str):
+    """The Dataset lives in :mod:`.fastmri_dataset` (it imports this module); served here."""
+    if name in ("FastMRIDataset", "FastMRISample"):
+        from . import fastmri_dataset
 
-
-class FastMRISample(NamedTuple):
-    """One slice, in the order fastMRI's ``SliceDataset`` passes it to a transform."""
-
-    kspace: np.ndarray
-    """complex64, ``(C, H, W)`` or ``(H, W)``"""
-    mask: np.ndarray | None
-    """the file's ``mask`` dataset, or None"""
-    target: np.ndarray | None
-    """float32 ``(h, w)``, or None"""
-    attrs: dict
-    """root attributes updated with :func:`parse_ismrmrd_header`'s fields"""
-    fname: str
-    """file name (no folder)"""
-    slice_num: int
-
-
-class FastMRIDataset(torch.utils.data.Dataset):
-    """Map-style dataset over every slice of every fastMRI file in a folder.
-
-    The index is built from the ``kspace`` shapes (and headers) only; each item opens its file,
-    reads one slice and closes it. Items are :class:`FastMRISample` tuples, or
-    ``transform(kspace, mask, target, attrs, fname, slice_num)`` when a transform is given,
-    the call signature of fastMRI's ``SliceDataset`` (so fastMRI transforms plug in).
-
-    Parameters
-    ----------
-    folder : str or PathLike
-        Folder of ``.h5`` files (sorted by name).
-    transform : callable, optional
-    pattern : str
-        Glob pattern of the files (``"*.h5"``; ``"**/*.h5"`` to recurse).
-
-    Raises
-    ------
-    mrct.errors.MissingFileError
-        If ``folder`` does not exist (a ``FileNotFoundError``).
-    mrct.errors.ReadError
-        If it holds no matching file, or a file is not a fastMRI HDF5 file (the message names
-        it).
-    """
-
-    def __init__(
-        self,
-        folder: str | os.PathLike,
-        transform: Callable | None = None,
-        *,
-        pattern: str = "*.h5",
-    ):
-        self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise MissingFileError(f"No such folder: '{self.folder}'", path=self.folder)
-        self.transform = transform
-        self.files = sorted(p for p in self.folder.glob(pattern) if p.is_file())
-        if not self.files:
-            raise ReadError(f"no files matching '{pattern}' in {self.folder}", path=self.folder)
-        self.samples: list[tuple[Path, int]] = []
-        self._metadata: dict[Path, dict] = {}
-        for p in self.files:
-            with FastMRIFile(p) as f:
-                self._metadata[p] = f.metadata
-                self.samples.extend((p, i) for i in range(f.n_slices))
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int):
-        path, i = self.samples[index]
-        with FastMRIFile(path) as f:
-            kspace = f.kspace(i)
-            mask = f.mask
-            target = f.target(i)
-            attrs = f.attrs
-        attrs.update(self._metadata[path])
-        if self.transform is None:
-            return FastMRISample(kspace, mask, target, attrs, path.name, i)
-        return self.transform(kspace, mask, target, attrs, path.name, i)
+        return getattr(fastmri_dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

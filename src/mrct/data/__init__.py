@@ -8,6 +8,8 @@
   canonical SPL orientation;
 * :mod:`mrct.data.shared`: loaders for the chest CT and MNI152 brain of ``../shared/data``.
 * :mod:`mrct.data.dynamic`: a dynamic-MRI simulator (respiration-like motion, low-res series).
+* :mod:`mrct.data.lesions`: simulated lung nodules (solid, part-solid, ground-glass) inserted
+  into a CT's lungs, and a reader for user lesion masks (imported on use: it needs scipy).
 """
 
 from .dynamic import DynamicSeries, breathing_signal, motion_field, simulate_dynamic_series

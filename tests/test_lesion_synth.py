@@ -208,3 +208,34 @@ def test_task_and_training_script(tmp_path):
     assert isinstance(load_model(path), MaskDiffusion)
     meta = read_metadata(path)["extra"]
     assert meta["steps"] >= 2 and "machine" in meta and "train_time_s" in meta
+
+
+def test_config_builds_the_model_and_task():
+    from pathlib import Path
+
+    from mrct.recon.train import build_from_config
+    from mrct.training import TrainConfig
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "lesion-lung-ct.toml"
+    cfg = TrainConfig.from_file(path)
+    cfg = cfg.replace(
+        model={**cfg.model, "dims": 2, "channels": [8, 16]},
+        data={**cfg.data, "dims": 2, "n_train": 3, "n_val": 1, "source": "synthetic"},
+    )
+    model, train, val, _, _ = build_from_config(cfg)
+    assert isinstance(model, LesionDiffusion) and "presets" in model.info
+    (masks, hist), img = train[0]
+    loss = model((masks[None], hist[None]), img[None])
+    assert loss.ndim == 0
+
+
+def test_shipped_image_weights_are_small_and_recorded():
+    from mrct.synth.lesion.inference import WEIGHTS
+    from mrct.training import read_metadata
+
+    path = WEIGHTS / "lefusion-lung-ct.safetensors"
+    if not path.is_file():
+        pytest.skip("no lefusion-lung-ct weights shipped")
+    assert path.stat().st_size <= 20 * 2**20
+    meta = read_metadata(path)["extra"]
+    assert meta["steps"] > 0 and meta["train_time_s"] > 0 and meta["machine"]

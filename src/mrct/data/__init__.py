@@ -11,6 +11,8 @@
 * :mod:`mrct.data.synthetic_anatomy` and :mod:`mrct.data.head_ct`: training images for
   learned CT reconstruction (the chest CT in three orientations and fields of view, synthetic
   anatomy from its organ labels, augmentation) and :func:`synthetic_head_ct`.
+* :mod:`mrct.data.lesions`: simulated lung nodules (solid, part-solid, ground-glass) inserted
+  into a CT's lungs, and a reader for user lesion masks (imported on use: it needs scipy).
 """
 
 from .dynamic import DynamicSeries, breathing_signal, motion_field, simulate_dynamic_series

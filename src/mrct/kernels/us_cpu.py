@@ -76,20 +76,21 @@ def simulate_rf(sx, sz, amp, tau, dtx, a_re, a_im, ex, ez, c, halfkw, table, t_s
 
 
 @njit(**_par)
-def das_forward(rf, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out):
+def das_forward(rf, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out):
     """Delay-and-sum ``out (B, n_pix)`` from channel data ``rf (B, n_elements, n_t)``.
 
-    px, pz, tau : (n_pix,) pixel positions (mm) and transmit arrival times (us).
+    px, pz, tau : (n_pix,) pixel positions (mm) and transmit arrival times (us); jlo, jhi :
+    (n_pix,) int64, the elements ``jlo <= j < jhi`` that can contribute (the f-number
+    aperture; ``0, n_elements`` for all).
     """
     B = rf.shape[0]
-    n_el = rf.shape[1]
     n_t = rf.shape[2]
     n_pix = px.shape[0]
     for q in prange(B * n_pix):
         b = q // n_pix
         p = q - b * n_pix
         acc = 0.0
-        for j in range(n_el):
+        for j in range(jlo[p], jhi[p]):
             k, w0, w1 = _das_tap(px[p], pz[p], tau[p], ex[j], ez[j], c, fs, t0, fnum, window, n_t)
             if k >= 0:
                 acc += w0 * rf[b, j, k] + w1 * rf[b, j, k + 1]
@@ -97,7 +98,7 @@ def das_forward(rf, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out):
 
 
 @njit(**_par)
-def das_adjoint(img, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out):
+def das_adjoint(img, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out):
     """Exact adjoint of :func:`das_forward`: ``out (B, n_elements, n_t)`` is overwritten."""
     B = img.shape[0]
     n_pix = img.shape[1]
@@ -110,7 +111,7 @@ def das_adjoint(img, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out):
             out[b, j, k] = 0.0
         for p in range(n_pix):
             v = img[b, p]
-            if v == 0.0:
+            if v == 0.0 or j < jlo[p] or j >= jhi[p]:
                 continue
             k, w0, w1 = _das_tap(px[p], pz[p], tau[p], ex[j], ez[j], c, fs, t0, fnum, window, n_t)
             if k >= 0:

@@ -68,7 +68,7 @@ def _kernels():
             cuda.atomic.add(out, (j, k), v)
 
     @cuda.jit
-    def fwd(rf, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out):
+    def fwd(rf, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out):
         q = cuda.grid(1)
         n_pix = px.shape[0]
         if q >= rf.shape[0] * n_pix:
@@ -77,14 +77,14 @@ def _kernels():
         p = q - b * n_pix
         n_t = rf.shape[2]
         acc = 0.0
-        for j in range(rf.shape[1]):
+        for j in range(jlo[p], jhi[p]):
             k, w0, w1 = das_tap(px[p], pz[p], tau[p], ex[j], ez[j], c, fs, t0, fnum, window, n_t)
             if k >= 0:
                 acc += w0 * rf[b, j, k] + w1 * rf[b, j, k + 1]
         out[b, p] = acc
 
     @cuda.jit
-    def adj(img, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out):
+    def adj(img, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out):
         q = cuda.grid(1)
         n_pix = img.shape[1]
         n_el = out.shape[1]
@@ -95,7 +95,7 @@ def _kernels():
         j = r // n_pix
         p = r - j * n_pix
         v = img[b, p]
-        if v == 0.0:
+        if v == 0.0 or j < jlo[p] or j >= jhi[p]:
             return
         k, w0, w1 = das_tap(px[p], pz[p], tau[p], ex[j], ez[j], c, fs, t0, fnum, window,
                             out.shape[2])  # fmt: skip
@@ -130,13 +130,13 @@ def simulate_rf(sx, sz, amp, tau, dtx, a_re, a_im, ex, ez, c, halfkw, table, t_s
             c, halfkw, table, t_start, inv_dt, lvl_per_mm, fs, t0, out)  # fmt: skip
 
 
-def das_forward(rf, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out, stream=None):
+def das_forward(rf, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out, stream=None):
     """GPU twin of :func:`mrct.kernels.us_cpu.das_forward` (``out`` is overwritten)."""
-    _launch("fwd", rf.shape[0] * px.shape[0], stream, rf, px, pz, tau, ex, ez, c, fs, t0, fnum,
-            window, out)  # fmt: skip
+    n = rf.shape[0] * px.shape[0]
+    _launch("fwd", n, stream, rf, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out)
 
 
-def das_adjoint(img, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out, stream=None):
+def das_adjoint(img, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out, stream=None):
     """GPU twin of :func:`mrct.kernels.us_cpu.das_adjoint`; ``out`` must be zeroed."""
     n = img.shape[0] * out.shape[1] * img.shape[1]
-    _launch("adj", n, stream, img, px, pz, tau, ex, ez, c, fs, t0, fnum, window, out)
+    _launch("adj", n, stream, img, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out)

@@ -99,6 +99,19 @@ class PolarGrid:
         return np.ascontiguousarray(px.ravel()), np.ascontiguousarray(pz.ravel())
 
 
+def _aperture_ranges(probe, px, pz, f_number):
+    """Per pixel, the elements ``jlo <= j < jhi`` inside its f-number aperture (all elements
+    when ``f_number`` is 0), with a one-element margin so that rounding never drops one."""
+    n = probe.n_elements
+    if f_number <= 0:
+        return np.zeros(px.size, np.int64), np.full(px.size, n, np.int64)
+    half = np.maximum(pz, 0.0) / (2 * f_number)
+    ex = probe.element_x  # increasing
+    jlo = np.searchsorted(ex, px - half, side="left") - 1
+    jhi = np.searchsorted(ex, px + half, side="right") + 1
+    return np.clip(jlo, 0, n).astype(np.int64), np.clip(jhi, 0, n).astype(np.int64)
+
+
 class DAS(LinearOperator):
     """Delay-and-sum beamformer of one transmit (use :func:`das` to build it).
 
@@ -139,7 +152,8 @@ class DAS(LinearOperator):
         self.probe, self.grid, self.transmit = probe, grid, transmit
         self.t0, self.f_number, self.window = float(t0), float(f_number), window
         self.backend, self.check_finite = backend, check_finite
-        self._geo_np = [px, pz, tau, probe.element_x.copy(), probe.element_z.copy()]
+        jlo, jhi = _aperture_ranges(probe, px, pz, self.f_number)
+        self._geo_np = [px, pz, tau, jlo, jhi, probe.element_x.copy(), probe.element_z.copy()]
         self._geo_dev: dict = {}
 
     def extra_repr(self) -> str:
@@ -189,8 +203,8 @@ class DAS(LinearOperator):
                           device=rf.device)  # fmt: skip
         if rff.shape[0] and rff.shape[-1] >= 2:
             kern, kw, _ = self._kern(rf)
-            px, pz, tau, ex, ez = self._geo_for(rf)
-            kern.das_forward(kernel_array(rff), px, pz, tau, ex, ez, *self._scalars(),
+            px, pz, tau, jlo, jhi, ex, ez = self._geo_for(rf)
+            kern.das_forward(kernel_array(rff), px, pz, tau, jlo, jhi, ex, ez, *self._scalars(),
                              kernel_array(out), **kw)  # fmt: skip
         elif rff.shape[0]:
             out.zero_()
@@ -204,8 +218,8 @@ class DAS(LinearOperator):
         out = alloc((imf.shape[0], self.probe.n_elements, n_samples), dtype=img.dtype,
                     device=img.device)  # fmt: skip
         if imf.shape[0] and n_samples >= 2:
-            px, pz, tau, ex, ez = self._geo_for(img)
-            kern.das_adjoint(kernel_array(imf), px, pz, tau, ex, ez, *self._scalars(),
+            px, pz, tau, jlo, jhi, ex, ez = self._geo_for(img)
+            kern.das_adjoint(kernel_array(imf), px, pz, tau, jlo, jhi, ex, ez, *self._scalars(),
                              kernel_array(out), **kw)  # fmt: skip
         elif not cuda:
             out.zero_()

@@ -123,12 +123,14 @@ class DAS(LinearOperator):
     n_samples : RF length the adjoint produces (default: echoes of the deepest pixel).
     t0 : time of the first RF sample (us).
     f_number : receive f-number (aperture ``depth / f_number``); ``0`` uses every element.
+        Default: 1.5 on a :class:`LinearGrid`, 0 on a :class:`PolarGrid` (an f-number cone
+        under each element would leave the sides of a sector without elements).
     window : {"hann", "tukey", "rect"} aperture window.
     backend : {"auto", "cpu", "cuda"} (``"cuda"`` with CPU tensors: Numba's simulator).
     """
 
     def __init__(self, probe, grid, transmit, *, n_samples: int | None = None, t0: float = 0.0,
-                 f_number: float = 1.5, window: str = "hann", backend: str = "auto",
+                 f_number: float | None = None, window: str = "hann", backend: str = "auto",
                  check_finite: bool = True):  # fmt: skip
         if not isinstance(probe, LinearArray):
             raise TypeError(f"probe must be a LinearArray or PhasedArray, got {type(probe)}")
@@ -136,6 +138,8 @@ class DAS(LinearOperator):
             raise TypeError(f"grid must be a LinearGrid or PolarGrid, got {type(grid).__name__}")
         if window not in WINDOWS:
             raise ValueError(f"window must be one of {sorted(WINDOWS)}, got {window!r}")
+        if f_number is None:
+            f_number = 1.5 if isinstance(grid, LinearGrid) else 0.0
         if not (f_number >= 0 and math.isfinite(f_number)):
             raise ValueError(f"f_number must be >= 0, got {f_number}")
         if backend not in ("auto", "cpu", "cuda"):

@@ -91,3 +91,55 @@ def test_dehaze_frames_patchwise_rf_and_bmode():
     assert b.shape == (12, 10)
     with pytest.raises(ValueError):
         dehaze(y, prior, prior, domain="iq")
+
+
+def test_unet_score_prior_loss_score_and_checkpoint(tmp_path):
+    from mrct.synth.dehazing import UNetScorePrior
+
+    m = UNetScorePrior(image_size=(16, 8), block_out_channels=(8, 8), variance=0.1)
+    z = torch.randn(2, 1, 16, 8)
+    loss = m(z, z)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    s = m.score(z, torch.tensor([0.5, 0.1]))
+    assert s.shape == z.shape
+    path = m.save(tmp_path / "prior.safetensors")
+    m2 = UNetScorePrior.load(path)
+    torch.testing.assert_close(
+        m2.score(z, torch.tensor([0.3, 0.3])), m.score(z, torch.tensor([0.3, 0.3]))
+    )
+    assert m2.variance == pytest.approx(0.1)
+
+
+def test_pretrained_names(tmp_path, monkeypatch):
+    from mrct.synth import pretrained
+
+    with pytest.raises(ValueError):
+        pretrained("dehaze-nothing")
+    monkeypatch.setenv("MRCT_DEHAZE_WEIGHTS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="train_dehaze_priors"):
+        pretrained("dehaze-tissue-rf")
+
+
+def test_training_patches_from_simulated_frames():
+    from mrct.synth.dehazing.data import make_dehaze_task, random_patches
+
+    frames = torch.randn(2, 140, 70)
+    p = random_patches(frames, 5, (128, 64), seed=0)
+    assert p.shape == (5, 1, 128, 64)
+    _, train, val, extra = make_dehaze_task(
+        {
+            "kind": "haze",
+            "frames": 1,
+            "val_frames": 1,
+            "patches": 3,
+            "val_patches": 2,
+            "n_angles": 64,
+            "source": "phantom",
+        }  # fmt: skip
+    )
+    x, t = train[0]
+    assert x.shape == (1, 128, 64) and len(train) == 3 and len(val) == 2
+    assert float(x.abs().max()) <= 1.0
+    with pytest.raises(ValueError):
+        make_dehaze_task({"kind": "haze", "nonsense": 1})

@@ -13,9 +13,17 @@
 See ``docs/synth.md``.
 """
 
-from .dehazing import dehaze
+from .dehazing import dehaze, pretrained
 from .diffusion import ConditionalDiffusion, stack_neighbours
 from .posterior import diffpir, dps
 from .regression import SCTUNet
 
-__all__ = ["ConditionalDiffusion", "SCTUNet", "dehaze", "diffpir", "dps", "stack_neighbours"]
+__all__ = [
+    "ConditionalDiffusion",
+    "SCTUNet",
+    "dehaze",
+    "diffpir",
+    "pretrained",
+    "dps",
+    "stack_neighbours",
+]

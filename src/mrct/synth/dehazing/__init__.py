@@ -13,15 +13,18 @@ separately. See ``docs/ultrasound.md``.
 """
 
 from .frames import dehaze, patch_starts
+from .pretrained import PRETRAINED, pretrained
 from .priors import GaussianPrior, UNetScorePrior
 from .sampler import GUIDANCE, VESDE, joint_posterior_sample
 
 __all__ = [
     "GUIDANCE",
+    "PRETRAINED",
     "GaussianPrior",
     "UNetScorePrior",
     "VESDE",
     "dehaze",
     "joint_posterior_sample",
     "patch_starts",
+    "pretrained",
 ]

@@ -49,7 +49,7 @@ class _Patches:
 
 def dehaze(y, tissue_prior, haze_prior, strength: float = 1.0, n_steps: int = 200,
            seed: int | None = None, *, domain: str = "rf", tau: float = 0.8,
-           guidance: str = "pigdm", lam: float | None = None, kappa: float | None = None,
+           guidance: str = "projection", lam: float | None = None, kappa: float | None = None,
            noise_std: float = 0.0, patch=(128, 64), overlap: float = 0.1, mu: float = 255.0,
            progress: bool = False, return_haze: bool = False):  # fmt: skip
     """Remove haze from beamformed RF (``domain="rf"``) or B-mode frames.

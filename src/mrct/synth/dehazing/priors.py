@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ...training.loader import ConfigCheckpoint
 from .sampler import VESDE
 
 __all__ = ["GaussianPrior", "UNetScorePrior"]
@@ -40,7 +41,7 @@ class GaussianPrior:
         return -(z - m) / (v + _bt(s2, z).to(z.device))
 
 
-class UNetScorePrior(torch.nn.Module):
+class UNetScorePrior(ConfigCheckpoint, torch.nn.Module):
     """A diffusers ``UNet2DModel`` trained by denoising score matching on the VE SDE.
 
     The network predicts the unit noise ``e`` of ``z_t = z_0 + s_t e`` from ``z_t`` and the
@@ -57,7 +58,7 @@ class UNetScorePrior(torch.nn.Module):
     returns_loss = True
 
     def __init__(self, image_size=(128, 64), channels: int = 1,
-                 block_out_channels=(32, 64, 64, 128), layers_per_block: int = 1,
+                 block_out_channels=(16, 32, 64, 64), layers_per_block: int = 1,
                  sigma: float = 25.0, variance: float = 0.1, eps: float = 1e-3):  # fmt: skip
         super().__init__()
         from diffusers import UNet2DModel
@@ -99,5 +100,7 @@ class UNetScorePrior(torch.nn.Module):
         zt = z0 + _bt(s, z0) * e
         return torch.mean((self._eps_hat(zt, t) - e) ** 2)
 
-    def forward(self, z0: torch.Tensor) -> torch.Tensor:
-        return self.loss(z0)
+    def forward(self, z0: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """The training loss of a batch of clean patches (``target`` if given: the mrct
+        trainer calls ``model(input, target)`` on models with ``returns_loss``)."""
+        return self.loss(z0 if target is None else target)

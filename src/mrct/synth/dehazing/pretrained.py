@@ -13,6 +13,8 @@ _WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 PRETRAINED = {
     "dehaze-tissue-rf": "dehaze-tissue-rf.safetensors",
     "dehaze-haze-rf": "dehaze-haze-rf.safetensors",
+    "dehaze-tissue-bmode": "dehaze-tissue-bmode.safetensors",
+    "dehaze-haze-bmode": "dehaze-haze-bmode.safetensors",
 }
 
 

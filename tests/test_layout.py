@@ -182,3 +182,18 @@ def test_load_model_user_class_by_import_path_and_clear_errors(tmp_path):
         load_model(tmp_path / "bare.safetensors")
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing.safetensors")
+
+
+def test_synth_pretrained_routes_every_capability():
+    import pytest
+
+    from mrct import synth
+
+    names = synth.list_pretrained()
+    assert {"lefusion-lung-ct", "lefusion-mask", "dehaze-tissue-rf", "dehaze-haze-rf"} <= set(names)
+    with pytest.raises(ValueError, match="known"):
+        synth.pretrained("no-such-model")
+    # the shipped lesion model loads; unshipped priors say how to train them
+    assert synth.pretrained("lefusion-lung-ct") is not None
+    with pytest.raises(FileNotFoundError, match="train"):
+        synth.pretrained("dehaze-tissue-rf")

@@ -54,6 +54,11 @@ __all__ = [
     "synthrad_ssim",
     "ssim_torch",
     "SSIMLoss",
+    "gcnr",
+    "contrast_ratio",
+    "cnr",
+    "speckle_snr",
+    "rayleigh_ks",
 ]
 
 # skimage / Wang et al. defaults.
@@ -606,3 +611,7 @@ def synthrad_ssim(prediction, target, mask) -> float:
     to -1024, shifted by +1024, 7**ndim box window (7x7x7 for a volume), data range 4024, SSIM
     map averaged over the mask after a 3-voxel border crop. Same as :func:`masked_ssim`."""
     return masked_ssim(prediction, target, mask, _SYNTHRAD_RANGE)
+
+
+# ultrasound metrics (gCNR, contrast, CNR, speckle statistics) live in their own module
+from .metrics_ultrasound import cnr, contrast_ratio, gcnr, rayleigh_ks, speckle_snr  # noqa: E402

@@ -8,7 +8,7 @@ import torch
 from scipy.stats import norm
 
 from mrct.metrics import cnr, contrast_ratio, gcnr, rayleigh_ks, speckle_snr
-from mrct.metrics_ultrasound import RAYLEIGH_SNR
+from mrct.metrics.ultrasound import RAYLEIGH_SNR
 
 
 def test_gcnr_known_values():

@@ -34,6 +34,14 @@ from .pose import Pose, carm_pose, rotation_matrix, view_pose
 from .radial_sinogram import radial_to_sinogram, sinogram_to_radial
 from .radon import Radon
 from .sense_nufft import SenseNUFFT
+from .traj_convert import (
+    traj_from_bart,
+    traj_from_sigpy,
+    traj_from_torchkbnufft,
+    traj_to_bart,
+    traj_to_sigpy,
+    traj_to_torchkbnufft,
+)
 from .trajectories import (
     GOLDEN_ANGLE,
     pipe_menon_density,
@@ -65,6 +73,12 @@ __all__ = [
     "ToeplitzNormal",
     "nufft_kernel_params",
     "radial_to_sinogram",
+    "traj_from_bart",
+    "traj_from_sigpy",
+    "traj_from_torchkbnufft",
+    "traj_to_bart",
+    "traj_to_sigpy",
+    "traj_to_torchkbnufft",
     "sinogram_to_radial",
     "GOLDEN_ANGLE",
     "pipe_menon_density",

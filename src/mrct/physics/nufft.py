@@ -160,9 +160,13 @@ class NUFFT(LinearOperator):
     Parameters
     ----------
     traj : tensor or array (..., 2)
-        k-space coordinates ``(k_row, k_col)`` in radians per pixel, in ``[-pi, pi)``. A
-        tensor with ``requires_grad=True`` makes the trajectory learnable: gradients flow to
-        it through ``forward`` and ``adjoint``.
+        k-space coordinates ``(k_row, k_col)`` in radians per pixel. Any finite value is
+        accepted: the transform is 2 pi-periodic in each coordinate (pixel offsets are
+        integers), so points are wrapped into ``[-pi, pi)`` exactly, as FINUFFT does on
+        ``[-3 pi, 3 pi]``. Coordinates of other packages: :func:`traj_from_sigpy`,
+        :func:`traj_from_bart`, :func:`traj_from_torchkbnufft`. A tensor with
+        ``requires_grad=True`` makes the trajectory learnable: gradients flow to it through
+        ``forward`` and ``adjoint``.
     image_shape : (H, W)
     eps : float
         Requested relative accuracy (1e-2 .. 1e-6 for complex64 and complex128; smaller
@@ -195,11 +199,6 @@ class NUFFT(LinearOperator):
         td = t.detach()
         if not bool(torch.isfinite(td).all()):
             raise ValueError("traj contains NaN or Inf")
-        lo, hi = float(td.min()), float(td.max())
-        if lo < -math.pi or hi >= math.pi:
-            raise ValueError(
-                f"traj must lie in [-pi, pi) radians per pixel; got values in [{lo:.4f}, {hi:.4f}]"
-            )
         if backend not in ("auto", "cpu", "cuda"):
             raise ValueError(f'backend must be "auto", "cpu" or "cuda", got {backend!r}')
         super().__init__(image_shape, tuple(t.shape[:-1]))

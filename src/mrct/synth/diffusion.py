@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..training.ema import ema_update
 from ..training.loader import ConfigCheckpoint
 
 __all__ = ["ConditionalDiffusion", "stack_neighbours"]
@@ -308,12 +309,7 @@ class ConditionalDiffusion(ConfigCheckpoint, nn.Module):
         """Update the EMA weights (called by the mrct trainer after every optimizer step)."""
         if self.ema is None:
             return
-        n = int(self.ema_steps)
-        decay = min(self.ema_decay, (1 + n) / (10 + n))
-        for pe, p in zip(self.ema.parameters(), self.unet.parameters(), strict=True):
-            pe.lerp_(p.detach(), 1.0 - decay)
-        for be, b in zip(self.ema.buffers(), self.unet.buffers(), strict=True):
-            be.copy_(b)
+        ema_update(self.ema, self.unet, int(self.ema_steps), self.ema_decay)
         self.ema_steps += 1
 
     # -- sampling -------------------------------------------------------------------------

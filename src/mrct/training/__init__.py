@@ -32,6 +32,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig, parse_override
 from .distributed import resolve_device, seed_everything
+from .ema import ema_update
 from .loader import ConfigCheckpoint, load_model, model_class
 from .loop import Trainer, TrainResult, fit
 from .plugins import import_object
@@ -55,4 +56,5 @@ __all__ = [
     "model_class",
     "ConfigCheckpoint",
     "import_object",
+    "ema_update",
 ]

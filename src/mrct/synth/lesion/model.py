@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...training.ema import ema_update
 from ...training.loader import ConfigCheckpoint
 from .nets import build_net
 
@@ -122,12 +123,7 @@ class _LesionDDPM(ConfigCheckpoint, nn.Module):
         """EMA update (the mrct trainer calls this after every optimizer step)."""
         if self.ema is None:
             return
-        n = int(self.ema_steps)
-        decay = min(self.ema_decay, (1 + n) / (10 + n))
-        for pe, p in zip(self.ema.parameters(), self.net.parameters(), strict=True):
-            pe.lerp_(p.detach(), 1.0 - decay)
-        for be, b in zip(self.ema.buffers(), self.net.buffers(), strict=True):
-            be.copy_(b)
+        ema_update(self.ema, self.net, int(self.ema_steps), self.ema_decay)
         self.ema_steps += 1
 
     def _eval_net(self, use_ema: bool) -> nn.Module:

@@ -48,6 +48,8 @@ _rm = ray_math.build(_jit, _add2, _add3)
 _axis_range = _rm.axis_range
 _ray_sum_2d = _rm.ray_sum_2d
 _ray_scatter_2d = _rm.ray_scatter_2d
+_ray_setup_2d = _rm.ray_setup_2d
+_fan_pixel_coords = _rm.fan_pixel_coords
 _ray_sum_3d = _rm.ray_sum_3d
 _ray_scatter_3d = _rm.ray_scatter_3d
 _cone_ray = _rm.cone_ray
@@ -88,6 +90,118 @@ def _sum_buffers(bufs, out):
         flat_out[p] = acc
 
 
+def _reduce_chunks(bufs, out):
+    if bufs.shape[0] == 1:
+        out[...] = bufs[0]
+    else:
+        _sum_buffers(bufs, out)
+
+
+@njit(**_par)
+def _ray_table_2d(origins, dirs, ps, H, W, cnt, idx, p0, slope, step):
+    V = origins.shape[0]
+    N = origins.shape[1]
+    for v in prange(V):
+        cnt[v, 0] = 0
+        cnt[v, 1] = 0
+        for u in range(N):
+            x_major, a, sl, st, m_lo, m_hi = _ray_setup_2d(
+                origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1], H, W, ps
+            )
+            if m_lo > m_hi:
+                continue  # misses the image
+            t = 1 if x_major else 0
+            k = cnt[v, t]
+            idx[v, t, k] = u
+            p0[v, t, k] = a
+            slope[v, t, k] = sl
+            step[v, t, k] = st
+            cnt[v, t] = k + 1
+
+
+def ray_table_2d(origins, dirs, ps, H, W):
+    """Per-view tables of the rays' Joseph parameters, split by major axis.
+
+    Returns ``(cnt, idx, p0, slope, step)``: ``cnt (V, 2)`` int64 is the number of y-major
+    (``[:, 0]``, sampled once per image row) and x-major (``[:, 1]``, once per column) rays of
+    each view that touch the image; ``idx (V, 2, N)`` int64 their detector indices and
+    ``p0, slope, step (V, 2, N)`` float64 the values of :func:`ray_math.ray_setup_2d` (minor
+    coordinate at major index 0, its change per major step, ray length per step). Computed
+    with the forward kernel's own arithmetic; the input of :func:`adjoint_2d`.
+    """
+    V, N = origins.shape[:2]
+    cnt = np.zeros((V, 2), dtype=np.int64)
+    idx = np.zeros((V, 2, N), dtype=np.int64)
+    p0 = np.zeros((V, 2, N))
+    slope = np.zeros((V, 2, N))
+    step = np.zeros((V, 2, N))
+    _ray_table_2d(origins, dirs, float(ps), int(H), int(W), cnt, idx, p0, slope, step)
+    return cnt, idx, p0, slope, step
+
+
+@njit(**_par)
+def _adjoint_2d_lines(sino, cnt, idx, p0, slope, step, out):
+    B = sino.shape[0]
+    V = sino.shape[1]
+    H = out.shape[1]
+    W = out.shape[2]
+    # y-major rays: each sample lies on one image row; a worker owns whole rows
+    for k in prange(B * H):
+        b = k // H
+        i = k - b * H
+        fi = float(i)
+        acc = np.zeros(W + 2)  # acc[j + 1] is column j; the ends catch the out-of-image taps
+        for v in range(V):
+            row = sino[b, v]
+            for q in range(cnt[v, 0]):
+                c = p0[v, 0, q] + slope[v, 0, q] * fi
+                if c > -1.0 and c < W:
+                    j0 = int(c + 1.0)  # floor(c) + 1
+                    f = c - (j0 - 1)
+                    val = row[idx[v, 0, q]] * step[v, 0, q]
+                    acc[j0] += (1.0 - f) * val
+                    acc[j0 + 1] += f * val
+        for j in range(W):
+            out[b, i, j] = acc[j + 1]
+    # x-major rays: each sample lies on one image column; a worker owns whole columns
+    for k in prange(B * W):
+        b = k // W
+        j = k - b * W
+        fj = float(j)
+        acc = np.zeros(H + 2)
+        for v in range(V):
+            if cnt[v, 1] == 0:
+                continue
+            row = sino[b, v]
+            for q in range(cnt[v, 1]):
+                r = p0[v, 1, q] + slope[v, 1, q] * fj
+                if r > -1.0 and r < H:
+                    i0 = int(r + 1.0)
+                    f = r - (i0 - 1)
+                    val = row[idx[v, 1, q]] * step[v, 1, q]
+                    acc[i0] += (1.0 - f) * val
+                    acc[i0 + 1] += f * val
+        for i in range(H):
+            out[b, i, j] += acc[i + 1]
+
+
+def adjoint_2d(sino, origins, dirs, ps, out, table=None):
+    """Exact adjoint of :func:`forward_2d`: ``out (B, H, W) = A^T sino (B, V, N)``.
+
+    Owner-computes: a y-major ray (sampled once per image row) adds to two pixels of each row
+    it crosses, an x-major ray to two pixels of each column. So one parallel pass over image
+    rows gathers every y-major ray's contribution to that row into a row-sized accumulator,
+    and a second pass over columns does the same for the x-major rays: no write conflicts, no
+    atomics, no per-thread image buffers, and the work splits evenly over any number of
+    threads. A sample contributes iff its minor coordinate lies in (-1, n) (the forward's
+    clipping, whose end samples carry zero weight). ``table`` is :func:`ray_table_2d` of the
+    same rays (computed here when omitted; :class:`mrct.physics.Radon` caches it).
+    """
+    if table is None:
+        table = ray_table_2d(origins, dirs, ps, out.shape[1], out.shape[2])
+    _adjoint_2d_lines(sino, *table, out)
+
+
 @njit(**_par)
 def _adjoint_2d_chunks(sino, origins, dirs, ps, bufs, n_chunks):
     B = sino.shape[0]
@@ -110,15 +224,11 @@ def _adjoint_2d_chunks(sino, origins, dirs, ps, bufs, n_chunks):
                     )  # fmt: skip
 
 
-def _reduce_chunks(bufs, out):
-    if bufs.shape[0] == 1:
-        out[...] = bufs[0]
-    else:
-        _sum_buffers(bufs, out)
+def adjoint_2d_scatter(sino, origins, dirs, ps, out):
+    """Ray-driven scatter form of :func:`adjoint_2d` (one image buffer per worker, summed).
 
-
-def adjoint_2d(sino, origins, dirs, ps, out):
-    """Exact adjoint of :func:`forward_2d`: ``out (B, H, W) = A^T sino (B, V, N)``."""
+    Kept as an independent reference for tests; :func:`adjoint_2d` is faster and scales.
+    """
     n_chunks = max(1, min(numba.get_num_threads(), sino.shape[0] * sino.shape[1]))
     bufs = np.zeros((n_chunks,) + out.shape, dtype=out.dtype)
     _adjoint_2d_chunks(sino, origins, dirs, ps, bufs, n_chunks)

@@ -114,6 +114,7 @@ class Radon(LinearOperator):
         else:
             self._geo_np = geometry.rays()
         self._geo_dev: dict = {}
+        self._table = None
 
     # -- plumbing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -136,6 +137,13 @@ class Radon(LinearOperator):
             else:
                 self._geo_dev[key] = (None, list(self._geo_np))
         return self._geo_dev[key][1]
+
+    def _ray_table(self):
+        """Per-view ray tables for the CPU adjoint (:func:`radon_cpu.ray_table_2d`), cached."""
+        if self._table is None:
+            H, W = self.image_shape
+            self._table = radon_cpu.ray_table_2d(*self._geo_np, self.pixel_size, H, W)
+        return self._table
 
     _arrays = staticmethod(kernel_array)
     _stream = staticmethod(torch_stream)
@@ -198,8 +206,10 @@ class Radon(LinearOperator):
         ya, oa = self._arrays(yf), self._arrays(out)
         if self._is3d:
             kern.adjoint_cone(ya, *geo, self.pixel_size, self.slice_thickness, oa, **kw)
-        else:
+        elif use_cuda:
             kern.adjoint_2d(ya, *geo, self.pixel_size, oa, **kw)
+        else:
+            kern.adjoint_2d(ya, *geo, self.pixel_size, oa, table=self._ray_table())
         return out.reshape(lead + self.image_shape)
 
     # -- LinearOperator -----------------------------------------------------------------------

@@ -140,6 +140,59 @@ def ray_table_2d(origins, dirs, ps, H, W):
 
 
 @njit(**_par)
+def _ray_soa_2d(origins, dirs, ps, H, W, tab):
+    V = origins.shape[0]
+    N = origins.shape[1]
+    ci = (H - 1) * 0.5
+    cj = (W - 1) * 0.5
+    for v in prange(V):
+        for u in range(N):
+            ox = origins[v, u, 0]
+            oy = origins[v, u, 1]
+            dx = dirs[v, u, 0]
+            dy = dirs[v, u, 1]
+            x_major, a, sl, st, m_lo, m_hi = _ray_setup_2d(ox, oy, dx, dy, H, W, ps)
+            tab[0, v, u] = 1.0 if x_major else 0.0
+            tab[1, v, u] = a
+            tab[2, v, u] = sl
+            tab[3, v, u] = st if m_lo <= m_hi else 0.0
+            tab[4, v, u] = m_lo
+            tab[5, v, u] = m_hi
+            # signed distance (pixels) of index point (i, j) from the ray: ea i + eb j + ec
+            norm = math.sqrt(dx * dx + dy * dy)
+            dc = dx / norm  # d col / d length
+            dr = -dy / norm  # d row / d length
+            c0 = ox / ps + cj
+            r0 = ci - oy / ps
+            tab[6, v, u] = dc
+            tab[7, v, u] = -dr
+            tab[8, v, u] = -dc * r0 + dr * c0
+        # orient the distance so that it grows with u (at the image centre)
+        if N > 1:
+            e0 = tab[6, v, 0] * ci + tab[7, v, 0] * cj + tab[8, v, 0]
+            e1 = tab[6, v, N - 1] * ci + tab[7, v, N - 1] * cj + tab[8, v, N - 1]
+            if e1 < e0:
+                for u in range(N):
+                    for q in range(6, 9):
+                        tab[q, v, u] = -tab[q, v, u]
+
+
+def ray_soa_2d(origins, dirs, ps, H, W):
+    """Per-ray table ``(9, V, N)`` float64 for the CUDA kernels (structure of arrays).
+
+    Rows: x-major flag (1/0), ``p0``, ``slope``, ``step`` (0 for rays that miss the image),
+    ``m_lo``, ``m_hi`` (as in :func:`ray_math.ray_setup_2d`, computed with the same code), and
+    ``ea, eb, ec``: the signed distance in pixels of index point (row i, col j) from the ray
+    is ``ea i + eb j + ec``, oriented to grow with the detector index u at the image centre.
+    Cast it to the images' dtype so the GPU does its ray arithmetic in that precision.
+    """
+    V, N = origins.shape[:2]
+    tab = np.zeros((9, V, N))
+    _ray_soa_2d(origins, dirs, float(ps), int(H), int(W), tab)
+    return tab
+
+
+@njit(**_par)
 def _adjoint_2d_lines(sino, cnt, idx, p0, slope, step, out):
     B = sino.shape[0]
     V = sino.shape[1]

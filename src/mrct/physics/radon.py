@@ -138,6 +138,34 @@ class Radon(LinearOperator):
                 self._geo_dev[key] = (None, list(self._geo_np))
         return self._geo_dev[key][1]
 
+    def _fan_params(self):
+        """(mode, source distance, source-detector distance): mode 0 parallel, 1 flat, 2 arc."""
+        g = self.geometry
+        if isinstance(g, ParallelBeam):
+            return 0, 0.0, 0.0
+        return (1 if g.detector == "flat" else 2), g.source_distance, g.source_detector_distance
+
+    def _cuda_tables(self, t: torch.Tensor):
+        """Ray table (:func:`radon_cpu.ray_soa_2d`) and per-view cos, sin in ``t``'s dtype on
+        its device (numpy arrays under the simulator), cached per device and dtype."""
+        key = ("tab", t.device.type, t.device.index, t.dtype)
+        if key not in self._geo_dev:
+            H, W = self.image_shape
+            g = self.geometry
+            arrs = [radon_cpu.ray_soa_2d(*self._geo_np, self.pixel_size, H, W),
+                    np.cos(g.angles), np.sin(g.angles)]  # fmt: skip
+            dt = np.float32 if t.dtype == torch.float32 else np.float64
+            arrs = [np.ascontiguousarray(a, dtype=dt) for a in arrs]
+            if t.is_cuda:
+                from numba import cuda
+
+                keep = [torch.as_tensor(a, device=t.device) for a in arrs]
+                arrs = [cuda.as_cuda_array(a) for a in keep]
+            else:
+                keep = None
+            self._geo_dev[key] = (keep, (arrs[0], (arrs[1], arrs[2])))
+        return self._geo_dev[key][1]
+
     def _ray_table(self):
         """Per-view ray tables for the CPU adjoint (:func:`radon_cpu.ray_table_2d`), cached."""
         if self._table is None:
@@ -184,6 +212,9 @@ class Radon(LinearOperator):
         xa, oa = self._arrays(xf), self._arrays(out)
         if self._is3d:
             kern.forward_cone(xa, *geo, self.pixel_size, self.slice_thickness, oa, **kw)
+        elif self._use_cuda(x):
+            tab, _ = self._cuda_tables(x)
+            kern.forward_2d_table(xa, tab, oa, **kw)
         else:
             kern.forward_2d(xa, *geo, self.pixel_size, oa, **kw)
         return out.reshape(lead + self.geometry.proj_shape)
@@ -192,7 +223,7 @@ class Radon(LinearOperator):
         n = len(self.geometry.proj_shape)
         lead, yf = self._flat(y, n)
         use_cuda = self._use_cuda(y)
-        alloc = torch.zeros if use_cuda else torch.empty
+        alloc = torch.zeros if use_cuda and self._is3d else torch.empty
         out = alloc((yf.shape[0],) + self.image_shape, dtype=y.dtype, device=y.device)
         if yf.shape[0] == 0:
             return out.reshape(lead + self.image_shape)
@@ -207,7 +238,10 @@ class Radon(LinearOperator):
         if self._is3d:
             kern.adjoint_cone(ya, *geo, self.pixel_size, self.slice_thickness, oa, **kw)
         elif use_cuda:
-            kern.adjoint_2d(ya, *geo, self.pixel_size, oa, **kw)
+            tab, (c, s) = self._cuda_tables(y)
+            mode, rs, rsd = self._fan_params()
+            kern.adjoint_2d_gather(ya, tab, c, s, mode, rs, rsd, self.geometry.det_spacing,
+                                   self.pixel_size, oa, **kw)  # fmt: skip
         else:
             kern.adjoint_2d(ya, *geo, self.pixel_size, oa, table=self._ray_table())
         return out.reshape(lead + self.image_shape)

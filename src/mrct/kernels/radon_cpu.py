@@ -413,40 +413,149 @@ def backproject_parallel_2d(sinop, a, bcol, brow, weights, idx, out):
 
 
 @njit(**_par)
-def _bp_transpose_chunks(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, bufs, n_chunks):
+def backproject_flat_2d(sinop, cos_t, sin_t, weights, rs, rsd, du, ps, one, out):
+    """Pixel-driven flat-detector fan-beam backprojection of filtered projections (CPU fast
+    path of :func:`backproject_fbp_2d` with ``mode=1``, same values up to rounding).
+
+    sinop : (B, V, N + 4) filtered projections with two zeros padded at each end of every view;
+    cos_t, sin_t, weights : (V,) float64; rs, rsd, du, ps as for :func:`backproject_fbp_2d`;
+    one : a 1.0 in the dtype of ``sinop`` (the interpolation runs in that dtype);
+    out : (B, H, W) overwritten.
+
+    Along an image row the detector coordinate ``t = (rsd / du) pu / L + cu`` is a ratio of two
+    affine functions of the column, hence monotone while ``L > 0`` (pixels in front of the
+    source), so the columns that read the detector form one interval, found up front in
+    float64 with half a bin of margin into the zero padding; inside it the loop needs no bounds
+    checks, one reciprocal per pixel gives both the bin and the weight ``(rs / L)^2``, and two
+    image rows share each pass over the views. Rows that reach behind the source (``L <= 0``
+    somewhere) take the checked loop.
+    """
+    B = out.shape[0]
+    H = out.shape[1]
+    W = out.shape[2]
+    V = sinop.shape[1]
+    N = sinop.shape[2] - 4
+    K = rsd / du
+    cup = (N - 1) * 0.5 + 2.0  # padded bin of the detector centre
+    x0 = -(W - 1) * 0.5 * ps
+    R = 2
+    nblk = (H + R - 1) // R
+    for k in prange(B * nblk):
+        b = k // nblk
+        i_start = (k - b * nblk) * R
+        nr = min(R, H - i_start)
+        acc = np.zeros((R, W), dtype=out.dtype)
+        for v in range(V):
+            c = cos_t[v]
+            s = sin_t[v]
+            row = sinop[b, v]
+            wr = weights[v] * rs * rs
+            for r in range(nr):
+                y = ((H - 1) * 0.5 - (i_start + r)) * ps
+                P0 = x0 * c + y * s  # pu at column 0, grows by Pj per column
+                Pj = ps * c
+                L0 = rs - x0 * s + y * c  # L at column 0, grows by Lj per column
+                Lj = -ps * s
+                accr = acc[r]
+                if L0 <= 0.0 or L0 + (W - 1) * Lj <= 0.0:
+                    for j in range(W):  # behind the source somewhere on this row
+                        L = L0 + j * Lj
+                        if L <= 0.0:
+                            continue
+                        t = K * (P0 + j * Pj) / L + cup
+                        if t <= 1.0 or t >= N + 2.0:
+                            continue
+                        i0 = int(t)
+                        f = t - i0
+                        a0 = row[i0]
+                        accr[j] += wr / (L * L) * (a0 + f * (row[i0 + 1] - a0))
+                    continue
+                # columns with 0.5 <= t <= N + 2.5; t is monotone along the row (L > 0 there),
+                # so compare its ends and solve K (P0 + j Pj) = (T - cup) (L0 + j Lj) where
+                # the row crosses T = 0.5 or N + 2.5
+                t_a = K * P0 / L0 + cup
+                t_b = K * (P0 + (W - 1) * Pj) / (L0 + (W - 1) * Lj) + cup
+                lo_t = 0.5
+                hi_t = N + 2.5
+                if min(t_a, t_b) > hi_t or max(t_a, t_b) < lo_t:
+                    continue
+                ja = 0
+                jb = W - 1
+                if t_a <= t_b:
+                    if t_a < lo_t:
+                        ja = int(math.ceil(((lo_t - cup) * L0 - K * P0)
+                                           / (K * Pj - (lo_t - cup) * Lj)))  # fmt: skip
+                    if t_b > hi_t:
+                        jb = int(math.floor(((hi_t - cup) * L0 - K * P0)
+                                            / (K * Pj - (hi_t - cup) * Lj)))  # fmt: skip
+                else:
+                    if t_a > hi_t:
+                        ja = int(math.ceil(((hi_t - cup) * L0 - K * P0)
+                                           / (K * Pj - (hi_t - cup) * Lj)))  # fmt: skip
+                    if t_b < lo_t:
+                        jb = int(math.floor(((lo_t - cup) * L0 - K * P0)
+                                            / (K * Pj - (lo_t - cup) * Lj)))  # fmt: skip
+                ja = max(ja, 0)
+                jb = min(jb, W - 1)
+                # float arithmetic in the dtype of the data from here on
+                p0 = one * (K * P0)
+                pj = one * (K * Pj)
+                l0 = one * L0
+                lj = one * Lj
+                cf = one * cup
+                wf = one * wr
+                for j in range(ja, jb + 1):
+                    jf = one * j
+                    inv = one / (l0 + jf * lj)
+                    t = (p0 + jf * pj) * inv + cf
+                    fl = np.floor(t)
+                    i0 = np.int32(fl)
+                    f = t - fl
+                    a0 = row[i0]
+                    accr[j] += wf * inv * inv * (a0 + f * (row[i0 + 1] - a0))
+        for r in range(nr):
+            for j in range(W):
+                out[b, i_start + r, j] = acc[r, j]
+
+
+@njit(**_par)
+def backproject_fbp_2d_transpose(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
+    """Transpose of :func:`backproject_fbp_2d`: ``out (B, V, N) = BP^T img (B, H, W)``.
+
+    Each pixel adds its value times its interpolation weights to the two bins it reads in
+    every view (so FBP, a linear map, gets an exact adjoint and autograd). A worker owns
+    whole views (one detector row each): no write conflicts and no per-worker buffers.
+    ``out`` is overwritten.
+    """
     B = img.shape[0]
     H = img.shape[1]
     W = img.shape[2]
-    cu = (bufs.shape[3] - 1) * 0.5
+    V = out.shape[1]
+    N = out.shape[2]
+    cu = (N - 1) * 0.5
     inv_du = 1.0 / du
-    total = B * H
-    for c in prange(n_chunks):
-        buf = bufs[c]
-        start = (total * c) // n_chunks
-        stop = (total * (c + 1)) // n_chunks
-        for k in range(start, stop):
-            b = k // H
-            i = k - b * H
+    for k in prange(B * V):
+        b = k // V
+        v = k - b * V
+        c = cos_t[v]
+        s = sin_t[v]
+        wv = weights[v]
+        acc = np.zeros(N + 2)  # acc[n + 1] is bin n
+        for i in range(H):
             y = ((H - 1) * 0.5 - i) * ps
             for j in range(W):
                 val = img[b, i, j]
                 if val != 0.0:
                     x = (j - (W - 1) * 0.5) * ps
-                    _fbp_pixel_scatter(
-                        buf, b, x, y, val, cos_t, sin_t, weights, mode, rs, rsd, inv_du, cu
-                    )
-
-
-def backproject_fbp_2d_transpose(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
-    """Transpose of :func:`backproject_fbp_2d`: ``out (B, V, N) = BP^T img (B, H, W)``.
-
-    Each pixel scatters its value along its interpolation weights into the projections (so
-    FBP, a linear map, gets an exact adjoint and autograd); per-worker buffers, summed.
-    """
-    n_chunks = max(1, min(numba.get_num_threads(), img.shape[0] * img.shape[1]))
-    bufs = np.zeros((n_chunks,) + out.shape, dtype=out.dtype)
-    _bp_transpose_chunks(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, bufs, n_chunks)
-    _reduce_chunks(bufs, out)
+                    t, w = _fan_pixel_coords(x, y, c, s, mode, rs, rsd, inv_du, cu)
+                    if t > -1.0 and t < N:
+                        i0 = int(t + 1.0)  # floor(t) + 1
+                        f = t - (i0 - 1)
+                        a = wv * w * val
+                        acc[i0] += (1.0 - f) * a
+                        acc[i0 + 1] += f * a
+        for n in range(N):
+            out[b, v, n] = acc[n + 1]
 
 
 @njit(**_par)

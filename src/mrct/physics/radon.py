@@ -22,7 +22,7 @@ import torch
 from ..kernels import radon_cpu
 from .autograd import apply_linear
 from .backend import kernel_array, torch_stream, use_cuda
-from .fbp_filters import apply_filter, parker_weights, ramp_kernel_fft
+from .fbp_filters import apply_filter, filter_numpy, parker_weights, ramp_kernel_fft
 from .geometry import ConeBeam, FanBeam, ParallelBeam
 from .operator import LinearOperator
 
@@ -187,8 +187,18 @@ class Radon(LinearOperator):
                 f"{name} must have shape (..., {', '.join(map(str, trailing))}) ({what}), "
                 f"got {tuple(t.shape)}"
             )
-        if self.check_finite and not bool(torch.isfinite(t).all()):
+        if self.check_finite and not self._all_finite(t):
             raise ValueError(f"{name} contains NaN or Inf")
+
+    @staticmethod
+    def _all_finite(t: torch.Tensor) -> bool:
+        # CPU tensors: a Numba loop, so that no torch op wakes torch's OpenMP pool between
+        # Numba kernels (see mrct.kernels.__init__)
+        if t.device.type == "cpu" and t.is_contiguous():
+            from ..kernels import nufft_cpu
+
+            return nufft_cpu.count_nonfinite(t.detach().reshape(-1).numpy()) == 0
+        return bool(torch.isfinite(t).all())
 
     def _flat(self, t, n_trailing):
         lead = t.shape[: t.ndim - n_trailing]
@@ -341,6 +351,8 @@ class Radon(LinearOperator):
         g = self.geometry
         if mode == 0 and not self._use_cuda(q):
             return self._backproject_parallel_cpu(q, weights)
+        if mode == 1 and not self._use_cuda(q):
+            return self._backproject_flat_cpu(q, weights, rs, rsd)
         lead, qf = self._flat(q, 2)
         out = torch.empty((qf.shape[0],) + self.image_shape, dtype=q.dtype, device=q.device)
         keep, (c, s, w) = self._view_trig(weights, q)
@@ -360,30 +372,74 @@ class Radon(LinearOperator):
                                           **kw)  # fmt: skip
         return out.reshape(lead + g.proj_shape)
 
+    def _numpy_path(self, y: torch.Tensor) -> bool:
+        """CPU FBP without torch ops (scipy.fft filtering, Numba backprojection) when no
+        gradient is needed: keeps torch's OpenMP pool asleep (see filter_numpy)."""
+        return not self._use_cuda(y) and not (torch.is_grad_enabled() and y.requires_grad)
+
+    def _response(self, *key):
+        """Ramp filter response, cached per (n_det, spacing, filter, arc spacing, cut-off)."""
+        cache = self.__dict__.setdefault("_responses", {})
+        if key not in cache:
+            n, sp, filt, arc, fs = key
+            cache[key] = ramp_kernel_fft(n, sp, filt, arc_spacing=arc, frequency_scaling=fs)
+        return cache[key]
+
     def _fbp_parallel(self, y, filter, fs):
         g = self.geometry
-        resp = ramp_kernel_fft(g.n_det, g.det_spacing, filter, frequency_scaling=fs)
-        q = apply_filter(y, resp)
+        resp = self._response(g.n_det, g.det_spacing, filter, None, fs)
         weights = _angular_weights(g.angles, math.pi)
+        if self._numpy_path(y):
+            import numba
+
+            lead, yf = self._flat(y, 2)
+            qp = filter_numpy(yf.detach().numpy(), resp, pad=2, workers=numba.get_num_threads())
+            return self._backproject_parallel_np(qp, weights).reshape(lead + self.image_shape)
+        q = apply_filter(y, resp)
         return self._backproject(q, weights, 0, 0.0, 0.0)
 
     def _backproject_parallel_cpu(self, q, weights):
         """CPU fast path of the parallel-beam FBP backprojection (same values as mode 0)."""
-        g = self.geometry
-        H, W = self.image_shape
         lead, qf = self._flat(q, 2)
         qp = torch.nn.functional.pad(qf, (2, 2))  # zeros around each view: no bounds checks
-        out = torch.empty((qf.shape[0], H, W), dtype=q.dtype, device=q.device)
+        return self._backproject_parallel_np(qp.numpy(), weights).reshape(lead + self.image_shape)
+
+    def _backproject_parallel_np(self, qp, weights):
+        """:func:`radon_cpu.backproject_parallel_2d` of padded filtered views ``qp``
+        (B, V, N + 4) numpy; returns a (B, H, W) tensor."""
+        g = self.geometry
+        H, W = self.image_shape
+        out = torch.empty((qp.shape[0], H, W), dtype=torch.from_numpy(qp[:0]).dtype)
         c, s = np.cos(g.angles), np.sin(g.angles)
         ps, du = self.pixel_size, g.det_spacing
         # pixel (i, j) at (x0 + j ps, y0 - i ps) reads padded bin (x c + y s) / du + cu + 2
         x0, y0 = -(W - 1) * 0.5 * ps, (H - 1) * 0.5 * ps
         a = (x0 * c + y0 * s) / du + (g.n_det - 1) * 0.5 + 2.0
-        dt = qf.numpy().dtype
+        dt = qp.dtype
         arrs = [np.ascontiguousarray(v, dtype=dt) for v in (a, ps * c / du, -ps * s / du, weights)]
         idx = np.arange(max(H, W), dtype=dt)
-        radon_cpu.backproject_parallel_2d(qp.numpy(), *arrs, idx, out.numpy())
-        return out.reshape(lead + self.image_shape)
+        radon_cpu.backproject_parallel_2d(qp, *arrs, idx, out.numpy())
+        return out
+
+    def _backproject_flat_cpu(self, q, weights, rs, rsd):
+        """CPU fast path of the flat-detector fan-beam backprojection (same values as mode 1)."""
+        lead, qf = self._flat(q, 2)
+        qp = torch.nn.functional.pad(qf, (2, 2))
+        return self._backproject_flat_np(qp.numpy(), weights, rs, rsd).reshape(
+            lead + self.image_shape
+        )
+
+    def _backproject_flat_np(self, qp, weights, rs, rsd):
+        """:func:`radon_cpu.backproject_flat_2d` of padded filtered views ``qp`` (B, V, N + 4)
+        numpy; returns a (B, H, W) tensor."""
+        g = self.geometry
+        out = torch.empty((qp.shape[0],) + self.image_shape, dtype=torch.from_numpy(qp[:0]).dtype)
+        c, s = np.cos(g.angles), np.sin(g.angles)
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        one = np.ones(1, dtype=qp.dtype)[0]
+        radon_cpu.backproject_flat_2d(qp, c, s, w, float(rs), float(rsd), float(g.det_spacing),
+                                      float(self.pixel_size), one, out.numpy())  # fmt: skip
+        return out
 
     def _redundancy(self, short_scan, fan_half_angle):
         g = self.geometry
@@ -417,19 +473,25 @@ class Radon(LinearOperator):
         if g.detector == "flat":
             s = g.det_coords * rs / rsd  # iso-plane coordinates
             pre = rs / np.sqrt(rs**2 + s**2)
-            resp = ramp_kernel_fft(g.n_det, g.det_spacing * rs / rsd, filter, frequency_scaling=fs)
+            resp = self._response(g.n_det, g.det_spacing * rs / rsd, filter, None, fs)
             mode = 1
         else:
             gam = g.fan_angles
             pre = rs * np.cos(gam)
             alpha = g.det_spacing / rsd
-            resp = ramp_kernel_fft(g.n_det, alpha, filter, arc_spacing=alpha, frequency_scaling=fs)
+            resp = self._response(g.n_det, alpha, filter, alpha, fs)
             mode = 2
-        pre = torch.as_tensor(pre, dtype=y.dtype, device=y.device)
-        yw = y * pre
         if short:
-            pw = parker_weights(g.angles, g.fan_angles, g.fan_half_angle)
-            yw = yw * torch.as_tensor(pw, dtype=y.dtype, device=y.device)
+            pre = pre[None, :] * parker_weights(g.angles, g.fan_angles, g.fan_half_angle)
+        if mode == 1 and self._numpy_path(y):
+            import numba
+
+            lead, yf = self._flat(y, 2)
+            qp = filter_numpy(yf.detach().numpy(), resp, pad=2, workers=numba.get_num_threads(),
+                              pre=pre)  # fmt: skip
+            out = self._backproject_flat_np(qp, view_w, rs, rsd)
+            return out.reshape(lead + self.image_shape)
+        yw = y * torch.as_tensor(pre, dtype=y.dtype, device=y.device)
         q = apply_filter(yw, resp)
         return self._backproject(q, view_w, mode, rs, rsd)
 

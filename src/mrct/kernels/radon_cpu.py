@@ -413,14 +413,14 @@ def backproject_parallel_2d(sinop, a, bcol, brow, weights, idx, out):
 
 
 @njit(**_par)
-def backproject_flat_2d(sinop, cos_t, sin_t, weights, rs, rsd, du, ps, one, out):
+def backproject_flat_2d(sinop, cos_t, sin_t, weights, rs, rsd, du, ps, idx, out):
     """Pixel-driven flat-detector fan-beam backprojection of filtered projections (CPU fast
     path of :func:`backproject_fbp_2d` with ``mode=1``, same values up to rounding).
 
     sinop : (B, V, N + 4) filtered projections with two zeros padded at each end of every view;
     cos_t, sin_t, weights : (V,) float64; rs, rsd, du, ps as for :func:`backproject_fbp_2d`;
-    one : a 1.0 in the dtype of ``sinop`` (the interpolation runs in that dtype);
-    out : (B, H, W) overwritten.
+    idx : (W,) the numbers 0, 1, 2, ... in the dtype of ``sinop`` (the inner loop runs in
+    that dtype); out : (B, H, W) overwritten.
 
     Along an image row the detector coordinate ``t = (rsd / du) pu / L + cu`` is a ratio of two
     affine functions of the column, hence monotone while ``L > 0`` (pixels in front of the
@@ -445,6 +445,7 @@ def backproject_flat_2d(sinop, cos_t, sin_t, weights, rs, rsd, du, ps, one, out)
         i_start = (k - b * nblk) * R
         nr = min(R, H - i_start)
         acc = np.zeros((R, W), dtype=out.dtype)
+        sc = np.empty(8, dtype=sinop.dtype)
         for v in range(V):
             c = cos_t[v]
             s = sin_t[v]
@@ -497,16 +498,25 @@ def backproject_flat_2d(sinop, cos_t, sin_t, weights, rs, rsd, du, ps, one, out)
                                             / (K * Pj - (lo_t - cup) * Lj)))  # fmt: skip
                 ja = max(ja, 0)
                 jb = min(jb, W - 1)
-                # float arithmetic in the dtype of the data from here on
-                p0 = one * (K * P0)
-                pj = one * (K * Pj)
-                l0 = one * L0
-                lj = one * Lj
-                cf = one * cup
-                wf = one * wr
+                # arithmetic in the dtype of the data from here on (values pass through the
+                # scratch array sc to take its dtype)
+                sc[0] = K * P0
+                sc[1] = K * Pj
+                sc[2] = L0
+                sc[3] = Lj
+                sc[4] = cup
+                sc[5] = wr
+                sc[6] = 1.0
+                p0 = sc[0]
+                pj = sc[1]
+                l0 = sc[2]
+                lj = sc[3]
+                cf = sc[4]
+                wf = sc[5]
+                onef = sc[6]
                 for j in range(ja, jb + 1):
-                    jf = one * j
-                    inv = one / (l0 + jf * lj)
+                    jf = idx[j]
+                    inv = onef / (l0 + jf * lj)
                     t = (p0 + jf * pj) * inv + cf
                     fl = np.floor(t)
                     i0 = np.int32(fl)

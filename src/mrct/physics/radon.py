@@ -436,9 +436,9 @@ class Radon(LinearOperator):
         out = torch.empty((qp.shape[0],) + self.image_shape, dtype=torch.from_numpy(qp[:0]).dtype)
         c, s = np.cos(g.angles), np.sin(g.angles)
         w = np.ascontiguousarray(weights, dtype=np.float64)
-        one = np.ones(1, dtype=qp.dtype)[0]
+        idx = np.arange(self.image_shape[1], dtype=qp.dtype)
         radon_cpu.backproject_flat_2d(qp, c, s, w, float(rs), float(rsd), float(g.det_spacing),
-                                      float(self.pixel_size), one, out.numpy())  # fmt: skip
+                                      float(self.pixel_size), idx, out.numpy())  # fmt: skip
         return out
 
     def _redundancy(self, short_scan, fan_half_angle):

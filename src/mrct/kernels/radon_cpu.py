@@ -51,6 +51,7 @@ _ray_scatter_2d = _rm.ray_scatter_2d
 _ray_setup_2d = _rm.ray_setup_2d
 _fan_pixel_coords = _rm.fan_pixel_coords
 _ray_sum_3d = _rm.ray_sum_3d
+_ray_setup_3d = _rm.ray_setup_3d
 _ray_scatter_3d = _rm.ray_scatter_3d
 _cone_ray = _rm.cone_ray
 _fbp_pixel_scatter = _rm.fbp_pixel_scatter
@@ -612,8 +613,102 @@ def _adjoint_cone_chunks(proj, src, det, eu, ev, ps, pz, bufs, n_chunks):
                         _ray_scatter_3d(buf, b, val, ox, oy, oz, dx, dy, dz, ps, pz)
 
 
+@_jit
+def _scatter_slab(buf, b, axis, m, p, q, val, d0, d1):
+    """:func:`ray_math.bilinear_scatter` restricted to the slices ``d0 <= d < d1`` of ``buf``."""
+    H = buf.shape[2]
+    W = buf.shape[3]
+    p_i = int(math.floor(p))
+    q_i = int(math.floor(q))
+    fp = p - p_i
+    fq = q - q_i
+    if axis == 0:
+        # minor axes (row, col); the slice is m, inside the slab by construction
+        for dp in range(2):
+            pp = p_i + dp
+            if pp < 0 or pp >= H:
+                continue
+            wp = fp if dp == 1 else 1.0 - fp
+            for dq in range(2):
+                qq = q_i + dq
+                if qq < 0 or qq >= W:
+                    continue
+                wq = fq if dq == 1 else 1.0 - fq
+                buf[b, m, pp, qq] += wp * wq * val
+        return
+    nq = H if axis == 2 else W
+    for dp in range(2):
+        pp = p_i + dp  # slice
+        if pp < d0 or pp >= d1:
+            continue
+        wp = fp if dp == 1 else 1.0 - fp
+        for dq in range(2):
+            qq = q_i + dq
+            if qq < 0 or qq >= nq:
+                continue
+            wq = fq if dq == 1 else 1.0 - fq
+            if axis == 2:
+                buf[b, pp, qq, m] += wp * wq * val
+            else:
+                buf[b, pp, m, qq] += wp * wq * val
+
+
+@njit(**_par)
+def _adjoint_cone_slabs(proj, src, det, eu, ev, ps, pz, out, bounds):
+    B = proj.shape[0]
+    V = proj.shape[1]
+    R = proj.shape[2]
+    C = proj.shape[3]
+    D = out.shape[1]
+    H = out.shape[2]
+    W = out.shape[3]
+    n_slabs = bounds.shape[0] - 1
+    for k in prange(B * n_slabs):
+        b = k // n_slabs
+        sl = k - b * n_slabs
+        d0 = bounds[sl]
+        d1 = bounds[sl + 1]
+        out[b, d0:d1] = 0.0
+        for v in range(V):
+            for row in range(R):
+                for col in range(C):
+                    val = proj[b, v, row, col]
+                    if val == 0.0:
+                        continue
+                    ox, oy, oz, dx, dy, dz = _cone_ray(v, row, col, src, det, eu, ev)
+                    axis, p0, q0, sp, sq, step, m_lo, m_hi = _ray_setup_3d(
+                        ox, oy, oz, dx, dy, dz, D, H, W, ps, pz
+                    )
+                    if axis == 0:
+                        a = max(m_lo, d0)
+                        e = min(m_hi, d1 - 1)
+                    else:
+                        n_major = W if axis == 2 else H
+                        a, e = _axis_range(p0 - d0, sp, d1 - d0, 0.0, 0.0, n_major)
+                        a = max(a, m_lo)
+                        e = min(e, m_hi)
+                    vs = val * step
+                    for m in range(a, e + 1):
+                        _scatter_slab(out, b, axis, m, p0 + sp * m, q0 + sq * m, vs, d0, d1)
+
+
 def adjoint_cone(proj, src, det, eu, ev, ps, pz, out):
-    """Exact adjoint of :func:`forward_cone`: ``out (B, D, H, W) = A^T proj (B, V, R, C)``."""
+    """Exact adjoint of :func:`forward_cone`: ``out (B, D, H, W) = A^T proj (B, V, R, C)``.
+
+    The volume is cut into slabs of whole slices, one per worker (no write conflicts, no
+    per-worker volume buffers); every worker walks all rays but visits only the samples whose
+    bilinear taps fall in its slab (its part of each ray's major-axis range, in closed form).
+    ``out`` is overwritten.
+    """
+    D = out.shape[1]
+    n = max(1, min(numba.get_num_threads(), D))
+    bounds = (np.arange(n + 1) * D) // n
+    _adjoint_cone_slabs(proj, src, det, eu, ev, ps, pz, out, bounds.astype(np.int64))
+
+
+def adjoint_cone_scatter(proj, src, det, eu, ev, ps, pz, out):
+    """Ray-driven scatter form of :func:`adjoint_cone` (one volume buffer per worker, summed);
+    kept as an independent reference for tests."""
     n_chunks = max(1, min(numba.get_num_threads(), proj.shape[0] * proj.shape[1]))
     bufs = np.zeros((n_chunks,) + out.shape, dtype=out.dtype)
     _adjoint_cone_chunks(proj, src, det, eu, ev, ps, pz, bufs, n_chunks)

@@ -21,6 +21,6 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # support loads; numpy 2.5 removed that alias of ``np.vstack``, so the import fails there
 # (seen on an H200 with numpy 2.5.2 and numba-cuda 0.30.4). Restore the alias for it.
 if not hasattr(_np, "row_stack"):
-    _np.row_stack = _np.vstack
+    _np.row_stack = _np.vstack  # noqa: NPY201 (the fix would undo the alias)
 
 __all__: list[str] = []

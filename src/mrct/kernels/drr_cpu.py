@@ -6,8 +6,9 @@ Arrays are C-contiguous with explicit batch axes and outputs are preallocated, s
 pixel (0, 0), column step, row step) and ``lin`` is the ``(3, 3)`` index-to-mm linear map.
 
 Work is split over detector rows of all poses and volumes with ``prange``; rays that miss the
-volume's box cost a few flops. The adjoints scatter into one volume buffer per worker (no write
-races) that are summed at the end, so they are the transpose of the forward maps up to rounding.
+volume's box cost a few flops. The adjoint splits the volume into slabs of slices, one per
+worker (no write races, no per-worker volume buffers), and is the transpose of the forward map
+up to rounding.
 """
 
 from __future__ import annotations

@@ -4,10 +4,12 @@ Every kernel takes C-contiguous float32 or float64 arrays with an explicit batch
 writes into a preallocated output, so callers (mrct.physics) can pass torch CPU tensors
 zero-copy. Work is split over rays (forward) or pixels (FBP backprojection) with ``prange``.
 
-The exact adjoints scatter along the same rays with the same Joseph weights as the forward
-kernels (shared code in :mod:`.ray_math`). To avoid write races each worker scatters into its
-own image buffer and the buffers are summed at the end: the result is the transpose of the
-forward matrix up to rounding.
+The exact adjoints use the forward kernels' own ray set-up and Joseph weights (shared code in
+:mod:`.ray_math`) and are split so that every worker owns part of the output: image rows and
+columns for the 2D adjoint (:func:`adjoint_2d`), slabs of slices for the cone-beam adjoint,
+views for the FBP transpose. No write conflicts, atomics or per-worker buffers; the results
+are the transpose of the forward matrix up to rounding. The ray-driven scatter forms are kept
+(``*_scatter``) as independent references for the tests.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """numba.cuda kernels for parallel, fan and cone-beam projection and backprojection.
 
 Same arithmetic as :mod:`.radon_cpu` (both compile :mod:`.ray_math`); one thread per ray for
-projection, one per pixel for backprojection. The exact adjoints scatter with
-``cuda.atomic.add`` (float32 and float64), so they are the transpose of the forward matrix up
-to the order of floating-point additions.
+projection, one per pixel for backprojection. The 2D projector and its exact adjoint
+(:func:`forward_2d_table`, :func:`adjoint_2d_gather`) read a per-ray table in the images'
+precision; the adjoint is pixel-driven (no atomics). The cone-beam adjoint and the FBP
+transpose scatter with ``cuda.atomic.add`` (float32 and float64), so they are the transpose of
+the forward matrix up to the order of floating-point additions.
 
 Arrays are device arrays or anything with ``__cuda_array_interface__`` (torch CUDA tensors
 via ``numba.cuda.as_cuda_array``); they are never copied to the host. Launches go on the

@@ -790,7 +790,7 @@ def build_section(results, info, unavailable_global, opts, loads) -> str:
     if fbp1.get("fan256") and fbp1.get("par256"):
         parts += [
             f"Fan against parallel FBP (mrct, 256 x 256, batch 1): flat fan (360 views) "
-            f"{fbp1['fan256']:.1f} ms, parallel (180 views) {fbp1['par256']:.1f} ms, "
+            f"{fbp1['fan256'] * 1e3:.1f} ms, parallel (180 views) {fbp1['par256'] * 1e3:.1f} ms, "
             f"{fbp1['fan256'] / fbp1['par256']:.2f}x the parallel time for twice the views "
             f"({fbp1['fan256'] / fbp1['par256'] / 2:.2f}x per view).",
             "",

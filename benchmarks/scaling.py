@@ -149,6 +149,7 @@ def main(argv=None) -> int:
     with torch.no_grad():
         for group, name, fns, taps in cases(opts.quick):
             times = {(t, op): [] for t in threads for op in fns}
+            cpu = {(t, op): [] for t in threads for op in fns}
             for t in threads:  # warm-up (compilation, caches)
                 numba.set_num_threads(t)
                 torch.set_num_threads(t)
@@ -159,14 +160,18 @@ def main(argv=None) -> int:
                     numba.set_num_threads(t)
                     torch.set_num_threads(t)
                     for op, f in fns.items():
+                        c0 = time.process_time()
                         t0 = time.perf_counter()
                         f()
                         times[(t, op)].append(time.perf_counter() - t0)
+                        cpu[(t, op)].append(time.process_time() - c0)
             for op in fns:
                 med = {t: float(np.median(times[(t, op)])) for t in threads}
                 row = [group, name, op] + [f"{med[t] * 1e3:,.1f}" for t in threads]
                 ratio = med[threads[-1]] / med[1]
                 row.append(f"{ratio:.2f}x" + ("" if ratio <= 0.6 else " (> 0.6)"))
+                cpu_r = np.median(cpu[(threads[-1], op)]) / max(np.median(cpu[(1, op)]), 1e-9)
+                row.append(f"{cpu_r:.2f}")
                 if taps.get(op):
                     rate = taps[op] / med[threads[-1]]
                     row.append(f"{rate / 1e9:.2f} G/s = {rate / ref[threads[-1]]:.0%}")
@@ -178,7 +183,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(nmax)
     loads.append(load_average())
     head = ["kernels", "case", "op"] + [f"{t} thread{'s' if t > 1 else ''} ms" for t in threads]
-    head += [f"{threads[-1]} / 1 threads", f"interpolations/s at {threads[-1]} threads vs stream"]
+    head += [f"{threads[-1]} / 1 threads", "CPU time ratio",
+             f"interpolations/s at {threads[-1]} threads vs stream"]  # fmt: skip
     info = machine_report(PACKAGES, opts.machine)
     body = "\n".join([
         "## Thread scaling of the CPU kernels",
@@ -189,6 +195,13 @@ def main(argv=None) -> int:
         "at 512 x 512 every kernel with 2 threads at most 0.6x its 1-thread time.",
         "",
         md_table(head, rows, ["l", "l", "l"] + ["r"] * (len(head) - 3)),
+        "",
+        "*CPU time ratio*: process CPU time of the multi-threaded call over that of the "
+        "1-thread call (medians; idle workers sleep, OMP_WAIT_POLICY=PASSIVE). Near 1.0 means "
+        "the threads split the work without doing extra work (no per-thread buffers to zero "
+        "and sum, no duplicated set-up), so on an otherwise idle machine the wall time would "
+        "fall to about 1 / threads; wall-time ratios above that come from other processes on "
+        "the shared cores (see the load average) or from memory bandwidth.",
         "",
         "Machine reference: a streaming linear-interpolation loop (`_stream` in the script, "
         "unit stride, cache-resident) runs at "

@@ -173,6 +173,110 @@ def _bp_run_flat(typingctx, acc, j0, row, p0, pj, l0, lj, cf, wf):
     return types.void(acc, j0, row, p0, pj, l0, lj, cf, wf), codegen
 
 
+@intrinsic
+def _fwd_run(typingctx, img2, m0, p0, slope, n_minor, s_major, s_minor):
+    """Sum over the _L samples m = m0 .. m0 + _L - 1 of a Joseph ray of the 2D image ``img2``:
+    ``q = p0 + slope m``, ``(1 - f) img[m, floor(q)] + f img[m, floor(q) + 1]`` with zero
+    outside ``0 <= q < n_minor`` (masked gathers), where ``img[m, q]`` is the element at
+    ``m s_major + q s_minor``; arithmetic in the image's dtype."""
+    if not isinstance(img2, types.Array) or img2.dtype not in (types.float32, types.float64):
+        return None
+    if img2.layout != "C" or img2.ndim != 2:
+        return None
+
+    def codegen(context, builder, sig, args):
+        fast = ("fast",)
+        dt_ = sig.args[0].dtype
+        et = context.get_value_type(dt_)
+        vt = ir.VectorType(et, _L)
+        al = dt_.bitwidth // 8
+        i32 = ir.IntType(32)
+        i64 = ir.IntType(64)
+        i64v = ir.VectorType(i64, _L)
+        img_a = context.make_array(sig.args[0])(context, builder, args[0])
+        m0 = context.cast(builder, args[1], sig.args[1], types.int64)
+        p0 = context.cast(builder, args[2], sig.args[2], dt_)
+        sl = context.cast(builder, args[3], sig.args[3], dt_)
+        nmin = context.cast(builder, args[4], sig.args[4], types.int64)
+        smaj = context.cast(builder, args[5], sig.args[5], types.int64)
+        smin = context.cast(builder, args[6], sig.args[6], types.int64)
+        mv = builder.add(_splat(builder, m0, i64v), ir.Constant(i64v, list(range(_L))))
+        q = builder.fadd(_splat(builder, p0, vt),
+                         builder.fmul(builder.sitofp(mv, vt), _splat(builder, sl, vt), flags=fast),
+                         flags=fast)  # fmt: skip
+        sfx = "f32" if al == 4 else "f64"
+        mod = builder.module
+        fl_name = f"llvm.floor.v{_L}{sfx}"
+        fl_fn = mod.globals.get(fl_name) or ir.Function(mod, ir.FunctionType(vt, [vt]), fl_name)
+        qf = builder.call(fl_fn, [q])
+        f = builder.fsub(q, qf, flags=fast)
+        qi = builder.fptosi(qf, i64v)
+        zero = ir.Constant(i64v, [0] * _L)
+        nv = _splat(builder, nmin, i64v)
+        one = ir.Constant(i64v, [1] * _L)
+        qi1 = builder.add(qi, one)
+        mask0 = builder.and_(builder.icmp_signed(">=", qi, zero), builder.icmp_signed("<", qi, nv))
+        mask1 = builder.and_(builder.icmp_signed(">=", qi1, zero),
+                             builder.icmp_signed("<", qi1, nv))  # fmt: skip
+        base = _splat(builder, builder.ptrtoint(img_a.data, i64), i64v)
+        esz = ir.Constant(i64v, [al] * _L)
+        off = builder.add(builder.mul(mv, _splat(builder, smaj, i64v)),
+                          builder.mul(qi, _splat(builder, smin, i64v)))  # fmt: skip
+        addr0 = builder.add(base, builder.mul(off, esz))
+        addr1 = builder.add(addr0, builder.mul(_splat(builder, smin, i64v), esz))
+        ptv = ir.VectorType(et.as_pointer(), _L)
+        g_name = f"llvm.masked.gather.v{_L}{sfx}.v{_L}p0{sfx}"
+        g_fn = mod.globals.get(g_name)
+        if g_fn is None:
+            fnty = ir.FunctionType(vt, [ptv, i32, ir.VectorType(ir.IntType(1), _L), vt])
+            g_fn = ir.Function(mod, fnty, name=g_name)
+        zf = ir.Constant(vt, [0.0] * _L)
+        a0 = builder.call(g_fn, [builder.inttoptr(addr0, ptv), ir.Constant(i32, al), mask0, zf])
+        a1 = builder.call(g_fn, [builder.inttoptr(addr1, ptv), ir.Constant(i32, al), mask1, zf])
+        val = builder.fadd(a0, builder.fmul(f, builder.fsub(a1, a0, flags=fast), flags=fast),
+                           flags=fast)  # fmt: skip
+        r_name = f"llvm.vector.reduce.fadd.v{_L}{sfx}"
+        r_fn = mod.globals.get(r_name) or ir.Function(mod, ir.FunctionType(et, [et, vt]), r_name)
+        return builder.call(r_fn, [ir.Constant(et, 0.0), val], fastmath=fast)
+
+    return img2.dtype(img2, m0, p0, slope, n_minor, s_major, s_minor), codegen
+
+
+@_jit
+def _ray_sum_2d_simd(img, b, ox, oy, dx, dy, ps, img2):
+    """:func:`ray_math.ray_sum_2d` with runs of _L samples done by :func:`_fwd_run`."""
+    H = img.shape[1]
+    W = img.shape[2]
+    x_major, p0, slope, step, m_lo, m_hi = _ray_setup_2d(ox, oy, dx, dy, H, W, ps)
+    acc = 0.0
+    m = m_lo
+    if x_major:
+        while m + _L <= m_hi + 1:
+            acc += _fwd_run(img2, m, p0, slope, H, 1, W)
+            m += _L
+        for j in range(m, m_hi + 1):
+            r = p0 + slope * j
+            i0 = int(math.floor(r))
+            f = r - i0
+            if i0 >= 0 and i0 < H:
+                acc += (1.0 - f) * img[b, i0, j]
+            if i0 + 1 >= 0 and i0 + 1 < H:
+                acc += f * img[b, i0 + 1, j]
+    else:
+        while m + _L <= m_hi + 1:
+            acc += _fwd_run(img2, m, p0, slope, W, W, 1)
+            m += _L
+        for i in range(m, m_hi + 1):
+            c = p0 + slope * i
+            j0 = int(math.floor(c))
+            f = c - j0
+            if j0 >= 0 and j0 < W:
+                acc += (1.0 - f) * img[b, i, j0]
+            if j0 + 1 >= 0 and j0 + 1 < W:
+                acc += f * img[b, i, j0 + 1]
+    return acc * step
+
+
 @njit(**_par)
 def forward_2d(img, origins, dirs, ps, out):
     """Joseph projection of a batch of 2D images along arbitrary rays.
@@ -188,8 +292,8 @@ def forward_2d(img, origins, dirs, ps, out):
         r = k - b * V * N
         v = r // N
         u = r - v * N
-        out[b, v, u] = _ray_sum_2d(
-            img, b, origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1], ps
+        out[b, v, u] = _ray_sum_2d_simd(
+            img, b, origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1], ps, img[b]
         )
 
 

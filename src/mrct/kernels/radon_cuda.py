@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 from numba import cuda  # importable without a GPU; kernels compile on first use
 
 __all__ = [
@@ -340,7 +341,7 @@ def adjoint_2d_gather(sino, tab, cos_t, sin_t, mode, rs, rsd, du, ps, out, strea
     k = _kernels_2d(_dtype_name(sino))["adj2g"]
     B, H, W = out.shape
     N = sino.shape[2]
-    f = (lambda z: __import__("numpy").float32(z)) if _dtype_name(sino) == "float32" else float
+    f = np.float32 if _dtype_name(sino) == "float32" else float
     n = ((B + _BC - 1) // _BC) * H * W
     _launch_k(k, n, stream, sino, tab, cos_t, sin_t, int(mode), f(rs), f(rsd), f(1.0 / du),
               f((N - 1) * 0.5), f(ps), out)  # fmt: skip

@@ -88,3 +88,14 @@ def f():
 """
     found = _mrct_imports(SRC / "recon" / "x.py", src)
     assert found == {("synth", 2), ("physics", 3), ("metrics", 4), ("synth", 6), ("recon", 7)}
+
+
+def test_numpy_row_stack_alias_for_numba_cuda():
+    """numba-cuda 0.30 overloads np.row_stack, which numpy 2.5 removed: mrct.kernels must
+    restore the alias (an autofix once turned it into a no-op, and every CUDA test failed on
+    the device)."""
+    import numpy as np
+
+    import mrct.kernels  # noqa: F401
+
+    assert getattr(np, "row_stack", None) is not None

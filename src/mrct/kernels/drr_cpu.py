@@ -6,8 +6,9 @@ Arrays are C-contiguous with explicit batch axes and outputs are preallocated, s
 pixel (0, 0), column step, row step) and ``lin`` is the ``(3, 3)`` index-to-mm linear map.
 
 Work is split over detector rows of all poses and volumes with ``prange``; rays that miss the
-volume's box cost a few flops. The adjoints scatter into one volume buffer per worker (no write
-races) that are summed at the end, so they are the transpose of the forward maps up to rounding.
+volume's box cost a few flops. The adjoint splits the volume into slabs of slices, one per
+worker (no write races, no per-worker volume buffers), and is the transpose of the forward map
+up to rounding.
 """
 
 from __future__ import annotations
@@ -94,12 +95,48 @@ def _sum_buffers(bufs, out):
         flat_out[q] = acc
 
 
-def adjoint(img, src, det, eu, ev, lin, mode, step, out, max_buffer_bytes=2**31):
+@njit(**_par)
+def _adjoint_slabs(img, src, det, eu, ev, lin, mode, step, out, bounds):
+    B = img.shape[0]
+    P = img.shape[1]
+    R = img.shape[2]
+    C = img.shape[3]
+    n_slabs = bounds.shape[0] - 1
+    for q in prange(B * n_slabs):
+        b = q // n_slabs
+        sl = q - b * n_slabs
+        k0 = bounds[sl]
+        k1 = bounds[sl + 1]
+        slab = out[:, k0:k1]
+        slab[b] = 0.0
+        for p in range(P):
+            for r in range(R):
+                for c in range(C):
+                    val = img[b, p, r, c]
+                    if val != 0.0:
+                        o0, o1, o2, d0, d1, d2, L = _pixel_ray(p, r, c, src, det, eu, ev, lin)
+                        # the slab as a volume of its own: origin shifted by k0 slices
+                        _ray_scatter(slab, b, val, mode, step, o0 - k0, o1, o2, d0, d1, d2, L)
+
+
+def adjoint(img, src, det, eu, ev, lin, mode, step, out):
     """Exact adjoint of :func:`forward`: ``out (B, D, H, W) = A^T img (B, P, R, C)``.
 
-    Uses one zeroed volume buffer per worker (at most ``max_buffer_bytes`` in all, at least
-    one buffer), then sums them into ``out``.
+    The volume is cut into slabs of whole slices (axis 0), one per worker, and each worker
+    traces every ray through its slab only (the slab is a volume of its own with the origin
+    shifted; Siddon's slab boundaries are voxel faces, so the voxel lengths are those of the
+    full trace; trilinear samples keep their positions and drop the taps outside the slab).
+    No write conflicts and no per-worker volume buffers. ``out`` is overwritten.
     """
+    D = out.shape[1]
+    n = max(1, min(numba.get_num_threads(), D))
+    bounds = ((np.arange(n + 1) * D) // n).astype(np.int64)
+    _adjoint_slabs(img, src, det, eu, ev, lin, mode, step, out, bounds)
+
+
+def adjoint_scatter(img, src, det, eu, ev, lin, mode, step, out, max_buffer_bytes=2**31):
+    """Ray-driven form of :func:`adjoint` with one zeroed volume buffer per worker (at most
+    ``max_buffer_bytes`` in all), summed; kept as an independent reference for tests."""
     n_rows = img.shape[0] * img.shape[1] * img.shape[2]
     per = max(out.nbytes, 1)
     n_chunks = max(1, min(numba.get_num_threads(), n_rows, max_buffer_bytes // per))

@@ -193,10 +193,12 @@ class DRRProjector(LinearOperator):
     def _adjoint_raw(self, y):
         lead = y.shape[:-3]
         yf = y.reshape((-1,) + self.det_shape).contiguous()
-        out = torch.zeros((yf.shape[0],) + self.vol_shape, dtype=y.dtype, device=y.device)
+        kern, kw = self._kern(y)
+        # the CPU adjoint overwrites its output; the CUDA one accumulates into zeros
+        alloc = torch.empty if kern is drr_cpu else torch.zeros
+        out = alloc((yf.shape[0],) + self.vol_shape, dtype=y.dtype, device=y.device)
         if yf.shape[0]:
             src, det, eu, ev, lin = self._geo_for(y)
-            kern, kw = self._kern(y)
             kern.adjoint(kernel_array(yf), src, det, eu, ev, lin, self.mode, self.step,
                          kernel_array(out), **kw)  # fmt: skip
         return out.reshape(lead + self.vol_shape)

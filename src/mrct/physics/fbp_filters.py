@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["FILTERS", "ramp_kernel_fft", "apply_filter", "parker_weights"]
+__all__ = ["FILTERS", "ramp_kernel_fft", "apply_filter", "filter_numpy", "parker_weights"]
 
 #: Frequency windows multiplying the ramp (``f`` in cycles per sample, ``|f| <= 1/2``).
 FILTERS = {
@@ -83,6 +83,35 @@ def apply_filter(proj: torch.Tensor, response: np.ndarray) -> torch.Tensor:
     resp = torch.as_tensor(response, dtype=proj.dtype, device=proj.device)
     spec = torch.fft.rfft(proj, n=P, dim=-1)
     return torch.fft.irfft(spec * resp, n=P, dim=-1)[..., :n]
+
+
+def filter_numpy(proj: np.ndarray, response: np.ndarray, pad: int = 0, workers: int | None = None,
+                 pre: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """:func:`apply_filter` on a numpy array through ``scipy.fft`` (no torch thread pool).
+
+    ``proj`` (..., n) float32/float64 is multiplied by ``pre`` (broadcast, optional), filtered
+    in its own precision, and returned as a new C-contiguous array (..., n + 2 pad) with
+    ``pad`` zeros at each end of the last axis (the padded layout the CPU backprojection
+    kernels read without bounds checks). ``workers``: threads for the FFTs.
+
+    The CPU FBP uses this instead of torch.fft: torch's OpenMP pool spins after each parallel
+    torch op, and with Numba's pool on the same few cores the next backprojection kernel
+    then runs without its second thread (measured on 2 cores: 27 ms instead of 16 ms).
+    """
+    import scipy.fft
+
+    n = proj.shape[-1]
+    P = 2 * (response.shape[0] - 1)
+    x = proj if pre is None else proj * pre.astype(proj.dtype, copy=False)
+    spec = scipy.fft.rfft(x, n=P, axis=-1, workers=workers)
+    spec *= response.astype(proj.dtype, copy=False)
+    full = scipy.fft.irfft(spec, n=P, axis=-1, workers=workers, overwrite_x=True)
+    out = np.empty(proj.shape[:-1] + (n + 2 * pad,), dtype=proj.dtype)
+    if pad:
+        out[..., :pad] = 0.0
+        out[..., n + pad :] = 0.0
+    out[..., pad : n + pad] = full[..., :n]
+    return out
 
 
 def parker_weights(angles: np.ndarray, fan_angles: np.ndarray, fan_half_angle: float):

@@ -22,7 +22,7 @@ import torch
 from ..kernels import radon_cpu
 from .autograd import apply_linear
 from .backend import kernel_array, torch_stream, use_cuda
-from .fbp_filters import apply_filter, parker_weights, ramp_kernel_fft
+from .fbp_filters import apply_filter, filter_numpy, parker_weights, ramp_kernel_fft
 from .geometry import ConeBeam, FanBeam, ParallelBeam
 from .operator import LinearOperator
 
@@ -114,6 +114,7 @@ class Radon(LinearOperator):
         else:
             self._geo_np = geometry.rays()
         self._geo_dev: dict = {}
+        self._table = None
 
     # -- plumbing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -137,6 +138,41 @@ class Radon(LinearOperator):
                 self._geo_dev[key] = (None, list(self._geo_np))
         return self._geo_dev[key][1]
 
+    def _fan_params(self):
+        """(mode, source distance, source-detector distance): mode 0 parallel, 1 flat, 2 arc."""
+        g = self.geometry
+        if isinstance(g, ParallelBeam):
+            return 0, 0.0, 0.0
+        return (1 if g.detector == "flat" else 2), g.source_distance, g.source_detector_distance
+
+    def _cuda_tables(self, t: torch.Tensor):
+        """Ray table (:func:`radon_cpu.ray_soa_2d`) and per-view cos, sin in ``t``'s dtype on
+        its device (numpy arrays under the simulator), cached per device and dtype."""
+        key = ("tab", t.device.type, t.device.index, t.dtype)
+        if key not in self._geo_dev:
+            H, W = self.image_shape
+            g = self.geometry
+            arrs = [radon_cpu.ray_soa_2d(*self._geo_np, self.pixel_size, H, W),
+                    np.cos(g.angles), np.sin(g.angles)]  # fmt: skip
+            dt = np.float32 if t.dtype == torch.float32 else np.float64
+            arrs = [np.ascontiguousarray(a, dtype=dt) for a in arrs]
+            if t.is_cuda:
+                from numba import cuda
+
+                keep = [torch.as_tensor(a, device=t.device) for a in arrs]
+                arrs = [cuda.as_cuda_array(a) for a in keep]
+            else:
+                keep = None
+            self._geo_dev[key] = (keep, (arrs[0], (arrs[1], arrs[2])))
+        return self._geo_dev[key][1]
+
+    def _ray_table(self):
+        """Per-view ray tables for the CPU adjoint (:func:`radon_cpu.ray_table_2d`), cached."""
+        if self._table is None:
+            H, W = self.image_shape
+            self._table = radon_cpu.ray_table_2d(*self._geo_np, self.pixel_size, H, W)
+        return self._table
+
     _arrays = staticmethod(kernel_array)
     _stream = staticmethod(torch_stream)
 
@@ -151,8 +187,18 @@ class Radon(LinearOperator):
                 f"{name} must have shape (..., {', '.join(map(str, trailing))}) ({what}), "
                 f"got {tuple(t.shape)}"
             )
-        if self.check_finite and not bool(torch.isfinite(t).all()):
+        if self.check_finite and not self._all_finite(t):
             raise ValueError(f"{name} contains NaN or Inf")
+
+    @staticmethod
+    def _all_finite(t: torch.Tensor) -> bool:
+        # CPU tensors: a Numba loop, so that no torch op wakes torch's OpenMP pool between
+        # Numba kernels (see mrct.kernels.__init__)
+        if t.device.type == "cpu" and t.is_contiguous():
+            from ..kernels import nufft_cpu
+
+            return nufft_cpu.count_nonfinite(t.detach().reshape(-1).numpy()) == 0
+        return bool(torch.isfinite(t).all())
 
     def _flat(self, t, n_trailing):
         lead = t.shape[: t.ndim - n_trailing]
@@ -176,6 +222,9 @@ class Radon(LinearOperator):
         xa, oa = self._arrays(xf), self._arrays(out)
         if self._is3d:
             kern.forward_cone(xa, *geo, self.pixel_size, self.slice_thickness, oa, **kw)
+        elif self._use_cuda(x):
+            tab, _ = self._cuda_tables(x)
+            kern.forward_2d_table(xa, tab, oa, **kw)
         else:
             kern.forward_2d(xa, *geo, self.pixel_size, oa, **kw)
         return out.reshape(lead + self.geometry.proj_shape)
@@ -184,7 +233,7 @@ class Radon(LinearOperator):
         n = len(self.geometry.proj_shape)
         lead, yf = self._flat(y, n)
         use_cuda = self._use_cuda(y)
-        alloc = torch.zeros if use_cuda else torch.empty
+        alloc = torch.zeros if use_cuda and self._is3d else torch.empty
         out = alloc((yf.shape[0],) + self.image_shape, dtype=y.dtype, device=y.device)
         if yf.shape[0] == 0:
             return out.reshape(lead + self.image_shape)
@@ -198,8 +247,13 @@ class Radon(LinearOperator):
         ya, oa = self._arrays(yf), self._arrays(out)
         if self._is3d:
             kern.adjoint_cone(ya, *geo, self.pixel_size, self.slice_thickness, oa, **kw)
+        elif use_cuda:
+            tab, (c, s) = self._cuda_tables(y)
+            mode, rs, rsd = self._fan_params()
+            kern.adjoint_2d_gather(ya, tab, c, s, mode, rs, rsd, self.geometry.det_spacing,
+                                   self.pixel_size, oa, **kw)  # fmt: skip
         else:
-            kern.adjoint_2d(ya, *geo, self.pixel_size, oa, **kw)
+            kern.adjoint_2d(ya, *geo, self.pixel_size, oa, table=self._ray_table())
         return out.reshape(lead + self.image_shape)
 
     # -- LinearOperator -----------------------------------------------------------------------
@@ -297,6 +351,8 @@ class Radon(LinearOperator):
         g = self.geometry
         if mode == 0 and not self._use_cuda(q):
             return self._backproject_parallel_cpu(q, weights)
+        if mode == 1 and not self._use_cuda(q):
+            return self._backproject_flat_cpu(q, weights, rs, rsd)
         lead, qf = self._flat(q, 2)
         out = torch.empty((qf.shape[0],) + self.image_shape, dtype=q.dtype, device=q.device)
         keep, (c, s, w) = self._view_trig(weights, q)
@@ -316,30 +372,74 @@ class Radon(LinearOperator):
                                           **kw)  # fmt: skip
         return out.reshape(lead + g.proj_shape)
 
+    def _numpy_path(self, y: torch.Tensor) -> bool:
+        """CPU FBP without torch ops (scipy.fft filtering, Numba backprojection) when no
+        gradient is needed: keeps torch's OpenMP pool asleep (see filter_numpy)."""
+        return not self._use_cuda(y) and not (torch.is_grad_enabled() and y.requires_grad)
+
+    def _response(self, *key):
+        """Ramp filter response, cached per (n_det, spacing, filter, arc spacing, cut-off)."""
+        cache = self.__dict__.setdefault("_responses", {})
+        if key not in cache:
+            n, sp, filt, arc, fs = key
+            cache[key] = ramp_kernel_fft(n, sp, filt, arc_spacing=arc, frequency_scaling=fs)
+        return cache[key]
+
     def _fbp_parallel(self, y, filter, fs):
         g = self.geometry
-        resp = ramp_kernel_fft(g.n_det, g.det_spacing, filter, frequency_scaling=fs)
-        q = apply_filter(y, resp)
+        resp = self._response(g.n_det, g.det_spacing, filter, None, fs)
         weights = _angular_weights(g.angles, math.pi)
+        if self._numpy_path(y):
+            import numba
+
+            lead, yf = self._flat(y, 2)
+            qp = filter_numpy(yf.detach().numpy(), resp, pad=2, workers=numba.get_num_threads())
+            return self._backproject_parallel_np(qp, weights).reshape(lead + self.image_shape)
+        q = apply_filter(y, resp)
         return self._backproject(q, weights, 0, 0.0, 0.0)
 
     def _backproject_parallel_cpu(self, q, weights):
         """CPU fast path of the parallel-beam FBP backprojection (same values as mode 0)."""
-        g = self.geometry
-        H, W = self.image_shape
         lead, qf = self._flat(q, 2)
         qp = torch.nn.functional.pad(qf, (2, 2))  # zeros around each view: no bounds checks
-        out = torch.empty((qf.shape[0], H, W), dtype=q.dtype, device=q.device)
+        return self._backproject_parallel_np(qp.numpy(), weights).reshape(lead + self.image_shape)
+
+    def _backproject_parallel_np(self, qp, weights):
+        """:func:`radon_cpu.backproject_parallel_2d` of padded filtered views ``qp``
+        (B, V, N + 4) numpy; returns a (B, H, W) tensor."""
+        g = self.geometry
+        H, W = self.image_shape
+        out = torch.empty((qp.shape[0], H, W), dtype=torch.from_numpy(qp[:0]).dtype)
         c, s = np.cos(g.angles), np.sin(g.angles)
         ps, du = self.pixel_size, g.det_spacing
         # pixel (i, j) at (x0 + j ps, y0 - i ps) reads padded bin (x c + y s) / du + cu + 2
         x0, y0 = -(W - 1) * 0.5 * ps, (H - 1) * 0.5 * ps
         a = (x0 * c + y0 * s) / du + (g.n_det - 1) * 0.5 + 2.0
-        dt = qf.numpy().dtype
+        dt = qp.dtype
         arrs = [np.ascontiguousarray(v, dtype=dt) for v in (a, ps * c / du, -ps * s / du, weights)]
         idx = np.arange(max(H, W), dtype=dt)
-        radon_cpu.backproject_parallel_2d(qp.numpy(), *arrs, idx, out.numpy())
-        return out.reshape(lead + self.image_shape)
+        radon_cpu.backproject_parallel_2d(qp, *arrs, idx, out.numpy())
+        return out
+
+    def _backproject_flat_cpu(self, q, weights, rs, rsd):
+        """CPU fast path of the flat-detector fan-beam backprojection (same values as mode 1)."""
+        lead, qf = self._flat(q, 2)
+        qp = torch.nn.functional.pad(qf, (2, 2))
+        return self._backproject_flat_np(qp.numpy(), weights, rs, rsd).reshape(
+            lead + self.image_shape
+        )
+
+    def _backproject_flat_np(self, qp, weights, rs, rsd):
+        """:func:`radon_cpu.backproject_flat_2d` of padded filtered views ``qp`` (B, V, N + 4)
+        numpy; returns a (B, H, W) tensor."""
+        g = self.geometry
+        out = torch.empty((qp.shape[0],) + self.image_shape, dtype=torch.from_numpy(qp[:0]).dtype)
+        c, s = np.cos(g.angles), np.sin(g.angles)
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        idx = np.arange(self.image_shape[1], dtype=qp.dtype)
+        radon_cpu.backproject_flat_2d(qp, c, s, w, float(rs), float(rsd), float(g.det_spacing),
+                                      float(self.pixel_size), idx, out.numpy())  # fmt: skip
+        return out
 
     def _redundancy(self, short_scan, fan_half_angle):
         g = self.geometry
@@ -373,19 +473,25 @@ class Radon(LinearOperator):
         if g.detector == "flat":
             s = g.det_coords * rs / rsd  # iso-plane coordinates
             pre = rs / np.sqrt(rs**2 + s**2)
-            resp = ramp_kernel_fft(g.n_det, g.det_spacing * rs / rsd, filter, frequency_scaling=fs)
+            resp = self._response(g.n_det, g.det_spacing * rs / rsd, filter, None, fs)
             mode = 1
         else:
             gam = g.fan_angles
             pre = rs * np.cos(gam)
             alpha = g.det_spacing / rsd
-            resp = ramp_kernel_fft(g.n_det, alpha, filter, arc_spacing=alpha, frequency_scaling=fs)
+            resp = self._response(g.n_det, alpha, filter, alpha, fs)
             mode = 2
-        pre = torch.as_tensor(pre, dtype=y.dtype, device=y.device)
-        yw = y * pre
         if short:
-            pw = parker_weights(g.angles, g.fan_angles, g.fan_half_angle)
-            yw = yw * torch.as_tensor(pw, dtype=y.dtype, device=y.device)
+            pre = pre[None, :] * parker_weights(g.angles, g.fan_angles, g.fan_half_angle)
+        if mode == 1 and self._numpy_path(y):
+            import numba
+
+            lead, yf = self._flat(y, 2)
+            qp = filter_numpy(yf.detach().numpy(), resp, pad=2, workers=numba.get_num_threads(),
+                              pre=pre)  # fmt: skip
+            out = self._backproject_flat_np(qp, view_w, rs, rsd)
+            return out.reshape(lead + self.image_shape)
+        yw = y * torch.as_tensor(pre, dtype=y.dtype, device=y.device)
         q = apply_filter(yw, resp)
         return self._backproject(q, view_w, mode, rs, rsd)
 

@@ -90,12 +90,16 @@ def f():
     assert found == {("synth", 2), ("physics", 3), ("metrics", 4), ("synth", 6), ("recon", 7)}
 
 
-def test_numpy_row_stack_alias_for_numba_cuda():
+def test_numpy_row_stack_alias_for_numba_cuda(monkeypatch):
     """numba-cuda 0.30 overloads np.row_stack, which numpy 2.5 removed: mrct.kernels must
     restore the alias (an autofix once turned it into a no-op, and every CUDA test failed on
-    the device)."""
+    the device). Simulate numpy 2.5 by removing the alias, then re-run the module."""
+    import importlib
+
     import numpy as np
 
-    import mrct.kernels  # noqa: F401
+    import mrct.kernels
 
-    assert getattr(np, "row_stack", None) is not None
+    monkeypatch.delattr(np, "row_stack", raising=False)
+    importlib.reload(mrct.kernels)
+    assert getattr(np, "row_stack", None) is np.vstack

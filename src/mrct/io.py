@@ -17,6 +17,7 @@ __all__ = [
     "save_figure",
     "save_image_png",
     "save_nifti",
+    "write_text",
 ]
 
 
@@ -41,6 +42,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (JSON, Markdown, CSV reports)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
 
 
 def check_outputs(paths, overwrite: bool = False) -> list[Path]:

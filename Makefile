@@ -15,7 +15,7 @@ EXTRAS ?= dev
 STAMP := $(VENV)/.mrct-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-slow test-all test-cuda lint format bench clean clean-cache
+.PHONY: help venv warmup demo test test-slow test-all test-cuda lint format bench clean clean-cache
 
 help:
 	@echo "make demo      set up .venv and run the main job on built-in data (writes demo_out/)"
@@ -38,12 +38,18 @@ $(STAMP): pyproject.toml | $(PY)
 		$(PIP) install --quiet $(TORCH_CPU_SPEC); \
 	fi
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(VENV)/bin/mrct warmup --no-progress
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
+# compile every CPU kernel into Numba's disk cache (done once by the set-up; rerun after
+# editing a kernel, or with NUMBA_CACHE_DIR set for a read-only installation)
+warmup: $(STAMP)
+	$(VENV)/bin/mrct warmup
+
 demo: $(STAMP)
-	$(VENV)/bin/mrct demo --out demo_out
+	$(VENV)/bin/mrct demo --out demo_out --force
 
 test: $(STAMP)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} NUMBA_ENABLE_CUDASIM=$${NUMBA_ENABLE_CUDASIM:-1} $(PY) -m pytest $(PYTEST_ARGS)

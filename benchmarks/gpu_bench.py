@@ -682,7 +682,9 @@ def report(path: Path, meta: dict):
     ]
     if NOTES:
         lines += ["Notes:", ""] + [f"- {n}" for n in NOTES] + [""]
-    path.write_text("\n".join(lines))
+    from mrct.io import write_text
+
+    write_text(path, "\n".join(lines))
 
 
 def main():
@@ -721,10 +723,13 @@ def main():
         guard(name, "part", lambda name=name: parts[name](a.repeats, a.quick))
         print(f"== {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
         report(out / "gpu_bench.md", meta)
-        (out / "gpu_bench.json").write_text(
+        from mrct.io import write_text
+
+        write_text(
+            out / "gpu_bench.json",
             json.dumps(
                 {"meta": meta, "bandwidth_GBps": BW["GB/s"], "rows": ROWS, "notes": NOTES}, indent=1
-            )
+            ),
         )
     print((out / "gpu_bench.md").read_text())
 

@@ -23,6 +23,7 @@ import platform
 import time
 from pathlib import Path
 
+from mrct.io import write_text
 from mrct.recon import train_from_config
 from mrct.training import TrainConfig
 
@@ -62,8 +63,7 @@ def main(argv=None):
             "config": cfg.to_dict(),
             "best": str(res.best_checkpoint) if res.best_checkpoint else None,
         }
-        (opts.out / kind).mkdir(parents=True, exist_ok=True)
-        (opts.out / kind / "train_record.json").write_text(json.dumps(record, indent=2))
+        write_text(opts.out / kind / "train_record.json", json.dumps(record, indent=2))
         print(f"{kind}: {wall:.1f} s -> {res.best_checkpoint or res.last_checkpoint}")
     return 0
 

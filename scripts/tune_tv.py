@@ -111,8 +111,10 @@ def main(argv=None) -> int:
           f"{choice['iters']} iterations, mean SSIM {choice['mean_ssim']:.4f}, "
           f"{choice['seconds_per_slice']:.2f} s per slice")  # fmt: skip
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"sparsity": a.sparsity, "rows": rows, "choice": choice}, f, indent=1)
+        from mrct.io import write_text
+
+        write_text(a.json, json.dumps({"sparsity": a.sparsity, "rows": rows, "choice": choice},
+                                      indent=1))  # fmt: skip
     return 0
 
 

@@ -232,6 +232,8 @@ def test_cli_tiny_run_keeps_affine(tmp_path, tiny_model):
     np.testing.assert_allclose(b.affine, a.affine)
     assert b.get_data_dtype() == np.float32
     first = b.get_fdata()
+    assert runner.invoke(app, args).exit_code == 2  # the output exists: needs --force
+    args.append("--force")
     assert runner.invoke(app, args).exit_code == 0  # same seed: same output
     np.testing.assert_array_equal(nib.load(str(out)).get_fdata(), first)
     # with a mask on the same grid, outside is -1024

@@ -11,6 +11,8 @@ everything mrct reports about its input::
     |   +-- UnsafeFileError      ... which would need pickle (Python objects) to load
     +-- ShapeError               an array of the wrong shape
     +-- DTypeError               an array of the wrong dtype (also a TypeError)
+    +-- OutputExistsError        an output file that exists and may not be replaced
+                                 (also a FileExistsError; commands: pass --force)
 
 ``mrct.data.SharedDataMissing`` (the shared data folder is absent) is a
 :class:`MissingFileError`. ``mrct.training.CheckpointError`` is an :class:`MrctError` of
@@ -30,6 +32,7 @@ __all__ = [
     "DTypeError",
     "MissingFileError",
     "MrctError",
+    "OutputExistsError",
     "ReadError",
     "ShapeError",
     "UnsafeFileError",
@@ -76,6 +79,21 @@ class ShapeError(MrctError):
 
 class DTypeError(MrctError, TypeError):
     """An array (or a file's array) of the wrong dtype (also a :class:`TypeError`)."""
+
+
+class OutputExistsError(MrctError, FileExistsError):
+    """An output file exists and the caller did not allow replacing it (``overwrite=False``;
+    the commands' ``--force``). Also a :class:`FileExistsError`. :attr:`path` holds it."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None):
+        super().__init__(message)
+        self.path = None if path is None else os.fspath(path)
+
+    def __str__(self) -> str:  # OSError's own would format errno / filename
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), str(self), self.path))
 
 
 def _rebuild(cls, message, path):

@@ -9,7 +9,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "load_nifti", "save_figure", "save_image_png", "save_nifti"]
+__all__ = [
+    "atomic_path",
+    "check_outputs",
+    "load_nifti",
+    "load_nifti_array",
+    "save_figure",
+    "save_image_png",
+    "save_nifti",
+    "write_text",
+]
 
 
 @contextlib.contextmanager
@@ -35,6 +44,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (JSON, Markdown, CSV reports)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def check_outputs(paths, overwrite: bool = False) -> list[Path]:
+    """Check, before any work, that the files in ``paths`` may be written.
+
+    Raises :class:`mrct.errors.OutputExistsError` naming the first one that exists when
+    ``overwrite`` is false (the commands' ``--force``), and :class:`mrct.errors.ReadError`
+    when one is a folder or lies below an existing file. Returns the paths. Nothing is
+    created."""
+    from mrct.errors import OutputExistsError, ReadError
+
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if p.is_dir():
+            raise ReadError(f"output {p} is a folder; give a file name", path=p)
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ReadError(f"cannot write {p}: {parent} is a file, not a folder",
+                                    path=parent)  # fmt: skip
+                break
+        if p.exists() and not overwrite:
+            raise OutputExistsError(
+                f"{p} exists; pass --force to overwrite it, or choose another output", path=p
+            )
+    return paths
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save a matplotlib figure atomically (format from the suffix, PNG usually)."""
     path = Path(path)
@@ -53,17 +96,45 @@ def save_image_png(image, path: str | os.PathLike, vmin=None, vmax=None, cmap="g
 
 
 def load_nifti(path: str | os.PathLike):
-    """``nibabel.load(path)`` with clear errors: ``FileNotFoundError`` for a missing file,
-    ``ValueError`` for one nibabel cannot read (it raises several kinds of its own)."""
+    """``nibabel.load(path)`` with clear errors: :class:`mrct.errors.MissingFileError` (a
+    ``FileNotFoundError``) for a missing file, :class:`mrct.errors.ReadError` (a
+    ``ValueError``) for one nibabel cannot read (it raises several kinds of its own)."""
     import nibabel as nib
+
+    from mrct.errors import MissingFileError, ReadError
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+        raise MissingFileError(f"{path} does not exist", path=path)
     try:
         return nib.load(str(path))
     except Exception as e:  # nibabel raises several kinds for a file it cannot read
-        raise ValueError(f"{path} is not a readable NIfTI file: {e}") from e
+        raise ReadError(f"{path} is not a readable NIfTI file: {e}", path=path) from e
+
+
+def load_nifti_array(path: str | os.PathLike, dtype=None):
+    """``(array, image)``: :func:`load_nifti` and its voxel data (scaled by the header's
+    slope and intercept when ``dtype`` is a float type, the stored values otherwise), with
+    the errors of a truncated or damaged data block turned into
+    :class:`mrct.errors.ReadError` naming the file."""
+    import numpy as np
+
+    from mrct.errors import ReadError
+
+    path = Path(path)
+    img = load_nifti(path)
+    try:
+        if dtype is not None and np.issubdtype(np.dtype(dtype), np.floating):
+            data = np.asarray(img.get_fdata(dtype=dtype))
+        else:
+            data = np.asarray(img.dataobj, dtype=dtype)
+    except MemoryError as e:
+        raise ReadError(f"{path}: its header claims {img.shape} voxels, more than fits in "
+                        "memory", path=path) from e  # fmt: skip
+    except Exception as e:  # truncated data: EOFError, OSError, ValueError, zlib.error ...
+        raise ReadError(f"{path} is truncated or damaged: cannot read its {img.shape} voxels "
+                        f"({' '.join(str(e).split())})", path=path) from e  # fmt: skip
+    return data, img
 
 
 def save_nifti(path: str | os.PathLike, array, affine=None, *, header=None,

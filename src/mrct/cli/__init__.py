@@ -11,7 +11,7 @@ from ._app import app, synth_app
 
 # the import order is the order of `mrct --help`
 # isort: off
-from . import info, demo, train, recon, drr, sr, sct, lesion, dehaze  # noqa: F401
+from . import info, demo, train, recon, drr, sr, sct, lesion, dehaze, warmup  # noqa: F401
 # isort: on
 
 app.add_typer(synth_app, name="synth")

@@ -20,11 +20,12 @@ def dehaze(
     tissue_prior: str = typer.Option(None, help="Tissue prior: a .safetensors file or name."),
     haze_prior: str = typer.Option(None, help="Haze prior: a .safetensors file or name."),
     seed: int = typer.Option(0, help="Random seed."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Remove multipath haze; write dehazed.npy, haze.npy and before_after.png."""
     from ..jobs.dehaze import run_dehaze
 
-    with fail_on("dehaze", FileNotFoundError, ValueError):
+    with fail_on("dehaze"):
         run_dehaze(input, out, strength=strength, domain=domain, n_steps=steps, tau=tau,
                    tissue_prior=tissue_prior, haze_prior=haze_prior, seed=seed,
-                   progress=True, log=typer.echo)  # fmt: skip
+                   progress=True, overwrite=force, log=typer.echo)  # fmt: skip

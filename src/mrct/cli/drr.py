@@ -31,12 +31,13 @@ def drr(
     attenuation: str = typer.Option("physical", help="HU to mu convention."),
     energy: float = typer.Option(70.0, help="Effective energy (keV)."),
     output: str = typer.Option("integral", help="integral, intensity or neglog."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Render DRRs of a CT volume; write one PNG (windowed) and one NIfTI (values) per view."""
     from ..jobs.drr import render_drrs
 
-    with fail_on("drr", FileNotFoundError, ValueError):
+    with fail_on("drr"):
         render_drrs(volume, out, views=view, lao=lao, cranial=cranial, height=height,
                     width=width, pixel_spacing=pixel_spacing, sdd=sdd, sid=sid,
                     renderer=renderer, attenuation=attenuation, energy=energy, output=output,
-                    log=typer.echo)  # fmt: skip
+                    overwrite=force, log=typer.echo)  # fmt: skip

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from ._app import app
+from ._app import app, fail_on
 
 
 @app.command()
@@ -14,5 +14,6 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print machine-reada
     """Versions, Numba threads, CUDA availability and the CUDA simulator state."""
     from ..info import format_info, system_info
 
-    data = system_info()
+    with fail_on("info"):
+        data = system_info()
     typer.echo(json.dumps(data, indent=2) if as_json else format_info(data))

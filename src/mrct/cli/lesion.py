@@ -41,14 +41,16 @@ def lesion(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed (same seed, same nodule)."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Insert a lung nodule of a chosen type, size and place into a CT and write the image and
     its lesion mask (1 solid, 2 ground glass) with the CT's affine. Outside the lesion the
     image is bit-identical to the input. See docs/synth.md."""
     from ..jobs.lesion import run_lesion
 
-    with fail_on("lesion", FileNotFoundError, ValueError, TypeError):
+    with fail_on("lesion"):
         run_lesion(ct, mask, out, center=center, diameter=diameter, kind=kind, method=method,
                    model=model, shape=shape, mask_model=mask_model, mask_out=mask_out,
                    steps=steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
-                   seed=seed, device=device, progress=progress, log=typer.echo)  # fmt: skip
+                   seed=seed, device=device, progress=progress, overwrite=force,
+                   log=typer.echo)  # fmt: skip

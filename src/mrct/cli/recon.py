@@ -47,6 +47,7 @@ def recon(
     ),
     png: bool = typer.Option(True, "--png/--no-png", help="Also write a PNG preview."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Reconstruct a sparse-view CT sinogram or undersampled radial MRI k-space with one
     method: fbp (Hann), tv-pdhg, sirt, cgls, or the shipped fbpconvnet, lpd and pdunet models.
@@ -60,12 +61,13 @@ def recon(
     from ..jobs.recon import run_recon
     from ..jobs.recon_simulate import run_simulated
 
-    with fail_on("recon", FileNotFoundError, ValueError, TypeError):
+    with fail_on("recon"):
         if (input is None) == (simulate is None):
             raise ValueError("give either INPUT (a sinogram / k-space file) or --simulate IMAGE")
         if simulate is not None:
             run_simulated(simulate, method.value, task, sparsity, iters=iters, lam=lam, out=out,
-                          png=png, device=device, photons=photons, log=typer.echo)  # fmt: skip
+                          png=png, device=device, photons=photons, overwrite=force,
+                          log=typer.echo)  # fmt: skip
             return
         run_recon(input, method.value, task, sparsity, iters=iters, lam=lam, out=out, png=png,
-                  device=device, log=typer.echo)  # fmt: skip
+                  device=device, overwrite=force, log=typer.echo)  # fmt: skip

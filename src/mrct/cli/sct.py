@@ -34,6 +34,7 @@ def synth_sct(
     batch_size: int = typer.Option(8, min=1, help="Slices per sampling batch."),
     guidance_scale: float = typer.Option(1.0, help="Classifier-free guidance weight."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Synthetic CT from an MRI or CBCT NIfTI volume, slice by slice (2.5D when the model was
     trained so), written as NIfTI in HU with the input's affine. Without --model, the
@@ -41,7 +42,7 @@ def synth_sct(
     scripts/train_sct.py; see docs/synth.md); nothing is downloaded."""
     from ..jobs.sct import run_sct
 
-    with fail_on("synth sct", FileNotFoundError, ValueError, TypeError):
+    with fail_on("synth sct"):
         run_sct(input, task, out, model=model, method=method, steps=steps, seed=seed,
                 mask=mask, batch_size=batch_size, guidance_scale=guidance_scale, device=device,
-                progress=True, log=typer.echo)  # fmt: skip
+                progress=True, overwrite=force, log=typer.echo)  # fmt: skip

@@ -29,6 +29,7 @@ def sr(
     ),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N (for --model)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Super-resolve a dynamic MRI series on the grid of a high-res prior scan, with a trained
     DDoS-UNet (stepwise: the prior for the first time point, then each super-resolved time
@@ -36,6 +37,6 @@ def sr(
     (x, y, z, t) on the prior's grid, atomically. See docs/sr.md."""
     from ..jobs.sr import run_sr
 
-    with fail_on("sr", FileNotFoundError, ValueError, TypeError):  # CheckpointError too
+    with fail_on("sr"):  # CheckpointError too
         run_sr(series, prior, out, method=method, model_path=model, interp=interp,
-               device=device, progress=progress, log=typer.echo)  # fmt: skip
+               device=device, progress=progress, overwrite=force, log=typer.echo)  # fmt: skip

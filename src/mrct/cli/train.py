@@ -21,7 +21,9 @@ def train(
     overrides: list[str] = typer.Option(
         None, "--set", help="KEY=VALUE override, repeatable: --set lr=3e-4 --set model.depth=3."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a used folder."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", "--force", help="Start afresh in a used folder."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ):
     """Train a learned reconstructor from a config file (see configs/): builds the task with
@@ -37,9 +39,16 @@ def train(
     from ..recon.train import train_from_config
     from ..training import parse_override
 
-    with fail_on("train", FileExistsError, FileNotFoundError, ValueError):
+    with fail_on("train"):
+        if resume and overwrite:
+            raise ValueError(
+                "--resume continues the run and --overwrite starts it afresh: give one"
+            )
         changes = dict(parse_override(s) for s in overrides or [])
-        changes.update({"epochs": epochs, "device": device, "progress": progress})
+        # options given on the command line win over --set; unset ones leave --set alone
+        changes.update({k: v for k, v in {"epochs": epochs, "device": device}.items()
+                        if v is not None})  # fmt: skip
+        changes["progress"] = progress
         if out is not None:
             changes["out_dir"] = str(out)
         if resume:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, save_figure
+from ..io import atomic_path, check_outputs, save_figure
 
 __all__ = ["read_frames", "run_dehaze"]
 
@@ -32,16 +32,23 @@ def read_frames(path: str | Path, domain: str) -> np.ndarray:
         raise FileNotFoundError(f"{path} does not exist")
     sfx = _suffix(path)
     if sfx == ".npy":
-        a = np.load(path, allow_pickle=False)
+        from ..io import load_array
+
+        a = load_array(path)
     elif sfx in (".h5", ".hdf5"):
         import h5py
 
-        with h5py.File(path, "r") as f:
-            names = [k for k in f if isinstance(f[k], h5py.Dataset)]
-            key = "rf" if "rf" in f else (names[0] if names else None)
-            if key is None:
-                raise ValueError(f"{path}: no dataset found (expected 'rf')")
-            a = f[key][...]
+        from ..errors import ReadError
+
+        try:
+            with h5py.File(path, "r") as f:
+                names = [k for k in f if isinstance(f[k], h5py.Dataset)]
+                key = "rf" if "rf" in f else (names[0] if names else None)
+                if key is None:
+                    raise ReadError(f"{path}: no dataset found (expected 'rf')", path=path)
+                a = f[key][...]
+        except (OSError, KeyError, TypeError, RuntimeError) as e:  # h5py: damaged file
+            raise ReadError(f"cannot read {path} as HDF5: {e}", path=path) from e
     elif sfx in (".png", ".jpg", ".jpeg"):
         from matplotlib.image import imread
 
@@ -49,9 +56,9 @@ def read_frames(path: str | Path, domain: str) -> np.ndarray:
         if a.ndim == 3:
             a = a[..., :3].mean(axis=-1)
     elif sfx in (".nii", ".nii.gz"):
-        from ..io import load_nifti
+        from ..io import load_nifti_array
 
-        a = np.asarray(load_nifti(path).dataobj)
+        a = load_nifti_array(path)[0]
         a = np.moveaxis(a, -1, 0) if a.ndim == 3 else a
     elif sfx == ".dcm" or path.is_file():
         import pydicom
@@ -106,8 +113,10 @@ def run_dehaze(input: str | Path, out: str | Path = "dehaze_out", *, strength: f
                domain: str = "rf", n_steps: int = 200, tau: float = 0.8,
                tissue_prior: str | None = None, haze_prior: str | None = None,
                seed: int | None = 0, patch=(128, 64), progress: bool = False,
-               log=None) -> dict:  # fmt: skip
-    """Dehaze the frames in ``input``; returns the paths written."""
+               overwrite: bool = True, log=None) -> dict:  # fmt: skip
+    """Dehaze the frames in ``input``; returns the paths written. With ``overwrite=False``
+    (``mrct dehaze`` without ``--force``) an existing output file is an
+    :class:`mrct.errors.OutputExistsError`, raised before any work."""
     import torch
 
     from ..synth import dehaze
@@ -115,6 +124,10 @@ def run_dehaze(input: str | Path, out: str | Path = "dehaze_out", *, strength: f
     if domain not in ("rf", "bmode"):
         raise ValueError(f'--domain must be "rf" or "bmode", got {domain!r}')
     log = log or (lambda s: None)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    check_outputs([out / "dehazed.npy", out / "haze.npy", out / "before_after.png"], overwrite)
     frames = read_frames(input, domain)
     log(f"read {frames.shape[0]} frame(s) of {frames.shape[1]} x {frames.shape[2]} ({domain})")
     tp = _prior(tissue_prior, f"dehaze-tissue-{domain}")
@@ -125,7 +138,6 @@ def run_dehaze(input: str | Path, out: str | Path = "dehaze_out", *, strength: f
     y = torch.as_tensor(frames, dtype=torch.float32)
     x, h = dehaze(y, tp, hp, strength=strength, n_steps=n_steps, seed=seed, domain=domain,
                   tau=tau, patch=patch, progress=progress, return_haze=True)  # fmt: skip
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, arr in (("dehazed", x), ("haze", h)):

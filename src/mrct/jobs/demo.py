@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..io import atomic_path, save_figure
+from ..io import atomic_path, check_outputs, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ def _figure(out: Path, cases, results, labels) -> Path:
 
 
 def run_demo(out: str | Path = "demo_out", n_ct: int = 4, n_mri: int = 1, *,
-             tv_iters: int = 100, progress: bool = True, log=None) -> dict:  # fmt: skip
+             tv_iters: int = 100, progress: bool = True, overwrite: bool = True,
+             log=None) -> dict:  # fmt: skip
     """Reconstruct held-out CT slices and a radial MRI case with every method; score; plot.
 
     Parameters
@@ -94,6 +95,10 @@ def run_demo(out: str | Path = "demo_out", n_ct: int = 4, n_mri: int = 1, *,
         TV-PDHG iterations.
     progress : bool
         Progress bars per method.
+    overwrite : bool
+        Replace ``metrics.json`` and ``comparison.png`` when they exist; when false
+        (``mrct demo`` without ``--force``) that is an :class:`mrct.errors.OutputExistsError`,
+        raised before any work.
 
     Returns
     -------
@@ -108,6 +113,9 @@ def run_demo(out: str | Path = "demo_out", n_ct: int = 4, n_mri: int = 1, *,
         raise ValueError("need n_ct >= 1, n_mri >= 0 and tv_iters >= 1")
     t_start = time.perf_counter()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    check_outputs([out / "metrics.json", out / "comparison.png"], overwrite)
     out.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
 

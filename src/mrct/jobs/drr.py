@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import save_image_png, save_nifti
+from ..io import check_outputs, save_image_png, save_nifti
 
 __all__ = ["render_drrs"]
 
@@ -18,14 +18,17 @@ logger = logging.getLogger(__name__)
 
 def render_drrs(volume: str | Path, out: str | Path = "drr_out", *,
                 views: Sequence[str] | None = None, lao: Sequence[float] | None = None,
-                cranial: float = 0.0, log: Callable[[str], None] | None = None,
+                cranial: float = 0.0, overwrite: bool = True,
+                log: Callable[[str], None] | None = None,
                 **drr_options) -> list[Path]:  # fmt: skip
     """Render ``views`` (``ap``, ``pa``, ``lateral``, ``right-lateral``; ``ap`` when neither
     ``views`` nor ``lao`` is given) and C-arm angles ``lao`` (with ``cranial``) of the CT in
     ``volume``; ``drr_options`` go to :class:`mrct.physics.drr.DRR` (``height``, ``width``,
     ``pixel_spacing``, ``sdd``, ``sid``, ``renderer``, ``attenuation``, ``energy``,
     ``output``). Writes ``drr_<name>.png`` and ``drr_<name>.nii`` into ``out``; returns the
-    paths. ``log`` receives one line per view (default: this module's logger)."""
+    paths. ``log`` receives one line per view (default: this module's logger). With
+    ``overwrite=False`` (``mrct drr`` without ``--force``) an existing output file is an
+    :class:`mrct.errors.OutputExistsError`, raised before any work."""
     import torch
 
     from ..data import read_dicom_series, read_nifti
@@ -33,12 +36,23 @@ def render_drrs(volume: str | Path, out: str | Path = "drr_out", *,
 
     log = log or logger.info
     volume, out = Path(volume), Path(out)
-    vol = read_dicom_series(volume) if volume.is_dir() else read_nifti(volume)
-    renderer = DRR(vol, **drr_options)
-    output = drr_options.get("output", "integral")
     jobs = [(f"lao{a:+g}_cran{cranial:+g}", dict(lao=a, cranial=cranial)) for a in lao or []]
     if views or not jobs:
         jobs = [(v, dict(view=v)) for v in (views or ["ap"])] + jobs
+    sid, sdd = drr_options.get("sid"), drr_options.get("sdd")
+    if sid is not None and sdd is not None and not 0 < sid < sdd:
+        raise ValueError(f"need 0 < --sid < --sdd (the isocentre lies between source and "
+                         f"detector), got sid {sid:g}, sdd {sdd:g}")  # fmt: skip
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    check_outputs([out / f"drr_{n}{s}" for n, _ in jobs for s in (".png", ".nii")], overwrite)
+    vol = read_dicom_series(volume) if volume.is_dir() else read_nifti(volume)
+    if vol.array.ndim != 3:
+        from ..errors import ShapeError
+
+        raise ShapeError(f"{volume}: a DRR needs a 3D CT volume, got shape {vol.array.shape}")
+    renderer = DRR(vol, **drr_options)
+    output = drr_options.get("output", "integral")
     dv, du = renderer.pixel_spacing
     files = []
     for name, kw in jobs:

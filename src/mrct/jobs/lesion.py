@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.lesions import KINDS, insert_nodule
-from ..io import save_nifti
+from ..io import check_outputs, save_nifti
 from .sct import check_same_grid, read_volume
 
 logger = logging.getLogger(__name__)
@@ -61,10 +61,12 @@ def run_lesion(ct: str | Path, mask: str | Path, out: str | Path, *, center, dia
                shape: str = "simulate", mask_model: str | Path | None = None,
                mask_out: str | Path | None = None, steps: int | None = 50,
                jump_length: int = 5, jump_n_sample: int = 5, seed: int = 0,
-               device: str = "cpu", progress: bool = False,
+               device: str = "cpu", progress: bool = False, overwrite: bool = True,
                log: Callable[[str], None] | None = None) -> tuple[Path, Path]:  # fmt: skip
     """Insert a ``kind`` nodule of ``diameter`` mm at voxel ``center`` (X, Y, Z) of ``ct``;
-    returns the paths of the image and of the lesion mask."""
+    returns the paths of the image and of the lesion mask. With ``overwrite=False`` (``mrct
+    lesion`` without ``--force``) an existing output is an
+    :class:`mrct.errors.OutputExistsError`, raised before any work."""
     log = log or logger.info
     out = Path(out)
     for p in (out, mask_out):
@@ -78,6 +80,10 @@ def run_lesion(ct: str | Path, mask: str | Path, out: str | Path, *, center, dia
         raise ValueError(f"--shape must be simulate or diffusion, got {shape!r}")
     if not 3.0 <= float(diameter) <= 30.0:
         raise ValueError(f"--diameter must be between 3 and 30 mm, got {diameter}")
+    mask_out = Path(mask_out) if mask_out is not None else default_mask_path(out)
+    if mask_out == out:
+        raise ValueError(f"--mask-out and --out are the same file {out}; give two names")
+    check_outputs([out, mask_out], overwrite)
     vol, img = read_volume(ct)
     lvol, limg = read_volume(mask)
     check_same_grid(vol.shape, img.affine, lvol.shape, limg.affine, "the CT", "the lung mask")
@@ -125,7 +131,6 @@ def run_lesion(ct: str | Path, mask: str | Path, out: str | Path, *, center, dia
                                jump_n_sample=jump_n_sample, progress=progress,
                                device=device)  # fmt: skip
     dt = time.perf_counter() - t0
-    mask_out = Path(mask_out) if mask_out is not None else default_mask_path(out)
     save_nifti(out, image.transpose(2, 1, 0), img.affine, header=img.header)
     save_nifti(mask_out, labels.transpose(2, 1, 0).astype(np.float32), img.affine,
                header=img.header)  # fmt: skip

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, save_image_png, save_nifti
+from ..io import atomic_path, check_outputs, save_image_png, save_nifti
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ __all__ = [
     "expected_shape",
     "load_input",
     "reconstruct",
+    "output_files",
     "output_prefix",
     "write_outputs",
     "run_recon",
@@ -363,6 +364,13 @@ def write_nifti(images: np.ndarray, path: str | Path, pixel_size: float = 1.0) -
     )
 
 
+def output_files(prefix: str | Path, png: bool = True) -> list[Path]:
+    """The files :func:`write_outputs` writes for ``prefix``."""
+    prefix = Path(prefix)
+    sufs = (".npy", ".nii.gz", ".png") if png else (".npy", ".nii.gz")
+    return [prefix.with_name(prefix.name + s) for s in sufs]
+
+
 def write_outputs(images, prefix: str | Path, batched: bool = True, png: bool = True):
     """Write ``prefix.npy``, ``prefix.nii.gz`` and (``png``) ``prefix.png``; return the paths.
 
@@ -387,13 +395,15 @@ def write_outputs(images, prefix: str | Path, batched: bool = True, png: bool = 
 def run_recon(input_path: str | Path, method: str, task: str = "ct", sparsity: int = 16, *,
               iters: int | None = None, lam: float | None = None,
               out: str | Path | None = None, png: bool = True, device: str = "cpu",
-              log=None) -> dict:  # fmt: skip
+              overwrite: bool = True, log=None) -> dict:  # fmt: skip
     """The whole job: read and check ``input_path``, reconstruct, write, report.
 
     Returns a dict with ``images`` (``(B, H, W)`` float32 numpy), ``files`` (paths written),
     ``seconds`` (reconstruction time) and ``lines`` (what was logged). ``log``: a function
     that receives each report line (the command passes ``typer.echo``; default: the
-    ``logging`` logger of this module).
+    ``logging`` logger of this module). With ``overwrite=False`` (``mrct recon`` without
+    ``--force``) an existing output file is an :class:`mrct.errors.OutputExistsError`, raised
+    before any work.
     """
     log = log or logger.info
     method = getattr(method, "value", method)
@@ -407,6 +417,7 @@ def run_recon(input_path: str | Path, method: str, task: str = "ct", sparsity: i
 
     sino, batched, desc = load_input(input_path, task, sparsity)
     prefix = output_prefix(input_path, method, out)
+    check_outputs(output_files(prefix, png), overwrite)
     t0 = time.perf_counter()
     images = reconstruct(sino, method, task, sparsity, iters=iters, lam=lam, device=device)
     seconds = time.perf_counter() - t0

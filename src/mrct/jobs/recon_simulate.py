@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .recon import METHODS, _check_task, output_prefix, reconstruct, write_outputs
+from ..io import check_outputs
+from .recon import METHODS, _check_task, output_files, output_prefix, reconstruct, write_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def load_image(path: str | Path) -> np.ndarray:
 def run_simulated(image_path: str | Path, method: str, task: str = "ct", sparsity: int = 16, *,
                   iters: int | None = None, lam: float | None = None,
                   out: str | Path | None = None, png: bool = True, device: str = "cpu",
-                  photons: float | None = None, log=None) -> dict:  # fmt: skip
+                  photons: float | None = None, overwrite: bool = True,
+                  log=None) -> dict:  # fmt: skip
     """``mrct recon --simulate IMAGE``: :func:`mrct.recon.simulate` the image for the task
     (``"ct-sparse{k}"`` / ``"mri-radial{k}"``), reconstruct with ``method``, score SSIM,
     PSNR and NMSE against the full-data reference (data range: its maximum), write the
@@ -68,6 +70,9 @@ def run_simulated(image_path: str | Path, method: str, task: str = "ct", sparsit
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     _check_task(task, sparsity)
     name = f"ct-sparse{sparsity}" if task == "ct" else f"mri-radial{sparsity}"
+    prefix = output_prefix(image_path, method, out)
+    ref_prefix = prefix.with_name(prefix.name + "_reference")
+    check_outputs(output_files(prefix, png) + output_files(ref_prefix, png), overwrite)
     g, ref = simulate(load_image(image_path), name, photons=photons)
     t0 = time.perf_counter()
     img = reconstruct(g[None], method, task, sparsity, iters=iters, lam=lam, device=device)
@@ -79,10 +84,9 @@ def run_simulated(image_path: str | Path, method: str, task: str = "ct", sparsit
              f"{f' ({photons:g} photons)' if photons else ''} in {seconds:.2f} s: "
              f"SSIM {metrics['ssim']:.4f}, PSNR {metrics['psnr']:.2f} dB, "
              f"NMSE {metrics['nmse']:.2e} (vs the full-data FBP reference)"]  # fmt: skip
-    prefix = output_prefix(image_path, method, out)
     files = write_outputs(img.numpy(), prefix, batched=False, png=png)
     files += write_outputs(torch.as_tensor(r)[None].numpy(),
-                           prefix.with_name(prefix.name + "_reference"), False, png)  # fmt: skip
+                           ref_prefix, False, png)  # fmt: skip
     lines.append("wrote " + ", ".join(str(p) for p in files))
     for s in lines:
         log(s)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io import load_nifti, save_nifti
+from ..io import check_outputs, load_nifti_array, save_nifti
 from ..synth.sct import METHODS, TASKS, WEIGHTS, load_sct_model, shipped_model
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,7 @@ def read_volume(path: str | Path):
         raise FileNotFoundError(f"input {path} does not exist")
     if not (path.name.endswith(".nii") or path.name.endswith(".nii.gz")):
         raise ValueError(f"input {path} must be a NIfTI file (.nii or .nii.gz)")
-    img = load_nifti(path)
-    data = np.asarray(img.get_fdata(dtype=np.float32))
+    data, img = load_nifti_array(path, np.float32)
     if data.ndim == 2:
         data = data[:, :, None]
     if data.ndim == 4 and data.shape[3] == 1:
@@ -85,17 +84,20 @@ def _write_nifti(data: np.ndarray, ref_img, out: Path) -> Path:
 def run_sct(input: str | Path, task: str, out: str | Path, *, model: str | Path | None = None,
             method: str = "unet", steps: int = 50, seed: int = 0,
             mask: str | Path | None = None, batch_size: int = 8, guidance_scale: float = 1.0,
-            device: str = "cpu", progress: bool = False,
+            device: str = "cpu", progress: bool = False, overwrite: bool = True,
             log: Callable[[str], None] | None = None) -> Path:  # fmt: skip
     """Synthesise a CT (HU) from ``input`` and write it to ``out`` with the input's affine.
 
-    ``model``: a checkpoint; without one, the shipped model of ``method`` for ``task``."""
+    ``model``: a checkpoint; without one, the shipped model of ``method`` for ``task``. With
+    ``overwrite=False`` (``mrct synth sct`` without ``--force``) an existing ``out`` is an
+    :class:`mrct.errors.OutputExistsError`, raised before any work."""
     log = log or logger.info
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     out = Path(out)
     if not (out.name.endswith(".nii") or out.name.endswith(".nii.gz")):
         raise ValueError(f"output {out} must end in .nii or .nii.gz")
+    check_outputs([out], overwrite)
     if model is None:
         model = shipped_model(task, method)
         if model is None:

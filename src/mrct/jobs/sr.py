@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_nifti, save_nifti
+from ..io import check_outputs, load_nifti_array, save_nifti
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ def load_series(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, ob
         raise ValueError("give the series: one 4D NIfTI or several 3D NIfTI files")
     frames, affine, header = [], None, None
     for p in paths:
-        img = load_nifti(p)
-        a = np.asarray(img.dataobj, dtype=np.float32)
+        a, img = load_nifti_array(p, np.float32)
         if a.ndim == 2:
             a = a[:, :, None]
         if a.ndim == 3:
@@ -79,8 +78,7 @@ def load_series(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, ob
 
 def load_prior(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(data (x, y, z) float32, affine)`` of the planning scan."""
-    img = load_nifti(Path(path))
-    a = np.asarray(img.dataobj, dtype=np.float32)
+    a, img = load_nifti_array(Path(path), np.float32)
     if a.ndim == 4 and a.shape[3] == 1:
         a = a[..., 0]
     if a.ndim == 2:
@@ -153,16 +151,21 @@ def _write(data: np.ndarray, affine: np.ndarray, header, path: Path) -> Path:
 def run_sr(series_paths: Sequence[str | Path], prior_path: str | Path, out: str | Path, *,
            method: str | None = None, model_path: str | Path | None = None,
            interp: str = "trilinear", device: str = "cpu", progress: bool = True,
-           log: Callable[[str], None] | None = None) -> Path:  # fmt: skip
+           overwrite: bool = True, log: Callable[[str], None] | None = None) -> Path:  # fmt: skip
     """What ``mrct sr`` runs; returns the output path. ``log`` receives the report lines
-    (default: this module's ``logging`` logger)."""
+    (default: this module's ``logging`` logger). With ``overwrite=False`` (``mrct sr``
+    without ``--force``) an existing ``out`` is an :class:`mrct.errors.OutputExistsError`,
+    raised before any work."""
     log = log or logger.info
-    series, s_affine, header = load_series(series_paths)
-    prior, p_affine = load_prior(prior_path)
-    _check_shapes(series, prior)
     out = Path(out)
     if not (out.name.endswith(".nii") or out.name.endswith(".nii.gz")):
         raise ValueError(f"--out must end in .nii or .nii.gz, got {out}")
+    if (method is None) == (model_path is None):
+        raise ValueError("give exactly one of --method and --model")
+    check_outputs([out], overwrite)
+    series, s_affine, header = load_series(series_paths)
+    prior, p_affine = load_prior(prior_path)
+    _check_shapes(series, prior)
     model = None
     if model_path is not None:
         from ..recon.sr.inference import load_sr_model

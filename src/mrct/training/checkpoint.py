@@ -14,7 +14,10 @@ Nothing is pickled. A checkpoint is one ``.safetensors`` file:
   ``model_import`` (the class name and ``"module:Class"``) and ``extra`` (JSON).
 
 Files are written atomically (:func:`mrct.io.atomic_path`): a crash while saving never leaves
-a half-written checkpoint under the final name.
+a half-written checkpoint under the final name. Metadata ``mrct_sha256`` holds a SHA-256 of
+every tensor (name, dtype, shape and bytes, in name order) and of the other metadata; loading
+verifies it, so a truncated or corrupted file is a :class:`CheckpointError` naming it, never
+silently wrong weights (files without the entry, e.g. written by older mrct, load unchecked).
 
 >>> save_checkpoint("last.safetensors", model, optimizer, scheduler, epoch=3)  # doctest: +SKIP
 >>> info = load_checkpoint("last.safetensors", model, optimizer, scheduler)  # doctest: +SKIP
@@ -25,6 +28,7 @@ a half-written checkpoint under the final name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -41,6 +45,8 @@ from ..io import atomic_path
 __all__ = [
     "CheckpointError",
     "CheckpointInfo",
+    "checksum",
+    "previous_path",
     "save_checkpoint",
     "load_checkpoint",
     "load_weights",
@@ -52,6 +58,7 @@ __all__ = [
 
 FORMAT = "mrct-checkpoint/1"
 TRAIN_PREFIX = "__train__/"
+CHECKSUM_KEY = "mrct_sha256"
 
 
 class CheckpointError(MrctError):
@@ -208,6 +215,21 @@ def _model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """SHA-256 (hex) of ``tensors`` (name, dtype, shape and bytes, in name order) and of
+    ``metadata`` without its :data:`CHECKSUM_KEY` entry: what ``mrct_sha256`` holds."""
+    h = hashlib.sha256()
+    for k in sorted(metadata):
+        if k != CHECKSUM_KEY:
+            h.update(f"{k}\0{metadata[k]}\0".encode())
+    for k in sorted(tensors):
+        t = tensors[k].detach().cpu().contiguous()
+        h.update(f"{k}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    return h.hexdigest()
+
+
 def _json(obj) -> str:
     return json.dumps(obj, allow_nan=True, separators=(",", ":"))
 
@@ -215,7 +237,8 @@ def _json(obj) -> str:
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer=None,
                     scheduler=None, scaler=None, *, epoch: int | None = None,
                     extra: dict | None = None, model_kwargs: dict | None = None,
-                    state: dict | None = None, rng: bool = False) -> Path:  # fmt: skip
+                    state: dict | None = None, rng: bool = False,
+                    keep_previous: bool = False) -> Path:  # fmt: skip
     """Write ``model``'s weights (and optionally the training state) to ``path`` atomically.
 
     Parameters
@@ -239,6 +262,10 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer=N
         ``CheckpointInfo.state[...]``.
     rng : bool
         Also save the global RNG states (:func:`rng_state`).
+    keep_previous : bool
+        Keep the file being replaced as :func:`previous_path` (``last.prev.safetensors``),
+        so that a resume can fall back to it if the new one is damaged later. The new file
+        is complete before the old one moves, and both renames are atomic.
     """
     path = Path(path)
     tensors = _model_tensors(model)
@@ -268,9 +295,19 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer=N
     meta["model_import"] = f"{cls.__module__}:{cls.__qualname__}"
     from safetensors.torch import save_file
 
+    meta[CHECKSUM_KEY] = checksum(tensors, meta)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+        if keep_previous and path.exists():  # the old file survives as PATH.prev
+            os.replace(path, previous_path(path))
     return path
+
+
+def previous_path(path: str | os.PathLike) -> Path:
+    """Where :func:`save_checkpoint` (``keep_previous=True``) keeps the file it replaced:
+    ``last.safetensors`` -> ``last.prev.safetensors``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -278,7 +315,9 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer=N
 
 
 def _open(path: str | os.PathLike, tensors: bool = True):
-    """``(path, tensors or None, raw metadata)``; clear errors for a missing or bad file."""
+    """``(path, tensors or None, raw metadata)``; clear errors for a missing or bad file.
+
+    With ``tensors`` the checksum (metadata ``mrct_sha256``, when present) is verified."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -293,6 +332,11 @@ def _open(path: str | os.PathLike, tensors: bool = True):
         raise CheckpointError(
             f"{path} is not a readable safetensors checkpoint (corrupt or truncated file?): {e}"
         ) from e
+    if data is not None and CHECKSUM_KEY in meta and checksum(data, meta) != meta[CHECKSUM_KEY]:
+        raise CheckpointError(
+            f"{path} is corrupted: its tensors or metadata do not match the SHA-256 stored "
+            "when it was written (damaged on disk or in transfer); use an earlier checkpoint"
+        )
     return path, data, meta
 
 

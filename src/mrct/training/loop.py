@@ -42,9 +42,10 @@ from torch import nn
 
 from ..io import atomic_path
 from .batches import _json_default, _n_items, _split_batch, _to, _worker_init
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import previous_path, save_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, init_distributed, resolve_device, seed_everything
+from .resume import load_first_good, resume_paths
 
 __all__ = ["TrainResult", "Trainer", "fit", "LAST", "BEST", "HISTORY", "CONFIG"]
 
@@ -176,33 +177,21 @@ class Trainer:
             val = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, **kw)
         return sampler, train, val
 
-    def _resume_path(self) -> Path | None:
+    def _resume_paths(self) -> list[Path]:
         cfg = self.config
-        last = self.out_dir / LAST
-        if cfg.resume is None:
-            if last.exists() and not cfg.overwrite:
-                raise FileExistsError(
-                    f"{self.out_dir} already holds a run ({LAST}); set resume='auto' (mrct "
-                    "train --resume) to continue it, overwrite=True to start afresh, or pick "
-                    "another out_dir"
-                )
-            return None
-        if cfg.resume == "auto":
-            return last if last.exists() else None
-        p = Path(cfg.resume)
-        if p.is_dir():
-            p = p / LAST
-        if not p.is_file():
-            raise FileNotFoundError(f"resume checkpoint {p} does not exist")
-        return p
+        return resume_paths(self.out_dir / LAST, cfg.resume, cfg.overwrite)
 
     def _write_history(self) -> None:
         with atomic_path(self.out_dir / HISTORY) as tmp:
             tmp.write_text(json.dumps(self.history, indent=1, default=_json_default) + "\n")
 
     def _save_last(self, opt, sched, scaler) -> Path:
+        # keep the replaced last.safetensors as last.prev.safetensors, unless it was the
+        # damaged one this run could not resume from (then the good .prev stays)
+        keep, self._last_damaged = not getattr(self, "_last_damaged", False), False
         return save_checkpoint(
             self.out_dir / LAST, self.model, opt, sched, scaler, epoch=self.epoch, rng=True,
+            keep_previous=keep,
             state={"global_step": self.global_step, "history": self.history},
             extra={"config": self.config.to_dict(), **self.metadata},
             model_kwargs=self.model_kwargs,
@@ -353,10 +342,10 @@ class Trainer:
         """Load ``last.safetensors`` when resuming; prepare the run folder. The checkpoint
         path, or None for a fresh run."""
         cfg = self.config
-        resume = self._resume_path()
+        resume, info, bad = load_first_good(self._resume_paths(), run.model, run.opt, run.sched,
+                                            run.scaler, warn=run.main)  # fmt: skip
+        self._last_damaged = bad and resume is not None and resume.parent == self.out_dir
         if resume is not None:
-            info = load_checkpoint(resume, run.model, run.opt, run.sched, run.scaler,
-                                   restore_rng=True)  # fmt: skip
             self.epoch = int(info.epoch or 0)
             self.global_step = int(info.state.get("global_step", 0))
             self.history = info.state.get("history", self.history)
@@ -373,7 +362,7 @@ class Trainer:
         if run.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if resume is None:  # a fresh run: drop what an earlier run left behind
-                for name in (BEST, HISTORY):
+                for name in (BEST, HISTORY, LAST, previous_path(LAST).name):
                     (self.out_dir / name).unlink(missing_ok=True)
             cfg.save(self.out_dir / CONFIG)
         return resume

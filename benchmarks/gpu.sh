@@ -81,7 +81,7 @@ cat "$OUT/info.txt"
 
 # -- CUDA tests on the device --------------------------------------------------------------
 stamp "CUDA tests"
-NUMBA_ENABLE_CUDASIM=0 timeout 150 $PY -m pytest -q -p no:cacheprovider -m cuda \
+NUMBA_ENABLE_CUDASIM=0 timeout ${TEST_TIMEOUT:-240} $PY -m pytest -q -p no:cacheprovider -m cuda \
   tests/test_radon_cuda.py tests/test_drr_cuda.py tests/test_nufft.py tests/test_ultrasound_cuda.py \
   "tests/test_metrics.py::test_ssim_torch_cuda_matches_cpu" -o addopts="" -ra \
   > "$OUT/cuda_tests.txt" 2>&1

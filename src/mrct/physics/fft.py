@@ -49,6 +49,10 @@ def as_complex(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.is_complex():
+        if x.dtype not in (torch.complex64, torch.complex128):
+            from ..errors import DTypeError
+
+            raise DTypeError(f"{name} must be complex64 or complex128, got {x.dtype}")
         return x
     if x.dtype in _COMPLEX_OF:
         return x.to(_COMPLEX_OF[x.dtype])
@@ -69,6 +73,8 @@ def _dims(x: torch.Tensor, ndim: int, name: str) -> tuple[int, ...]:
 def fftnc(x: torch.Tensor, dim: tuple[int, ...]) -> torch.Tensor:
     """Centred orthonormal FFT over the dimensions ``dim`` (real input is promoted)."""
     x = as_complex(x)
+    if x.numel() == 0:  # an empty batch (MKL rejects zero-length transforms)
+        return x.clone()
     x = torch.fft.ifftshift(x, dim=dim)
     x = torch.fft.fftn(x, dim=dim, norm="ortho")
     return torch.fft.fftshift(x, dim=dim)
@@ -77,6 +83,8 @@ def fftnc(x: torch.Tensor, dim: tuple[int, ...]) -> torch.Tensor:
 def ifftnc(x: torch.Tensor, dim: tuple[int, ...]) -> torch.Tensor:
     """Centred orthonormal inverse FFT over ``dim``; the inverse and adjoint of :func:`fftnc`."""
     x = as_complex(x)
+    if x.numel() == 0:
+        return x.clone()
     x = torch.fft.ifftshift(x, dim=dim)
     x = torch.fft.ifftn(x, dim=dim, norm="ortho")
     return torch.fft.fftshift(x, dim=dim)

@@ -289,6 +289,10 @@ class NUFFT(LinearOperator):
     def _check(self, t, trailing, name, what):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.is_complex() and t.dtype not in (torch.complex64, torch.complex128):
+            from ..errors import DTypeError
+
+            raise DTypeError(f"{name} must be complex64 or complex128 ({what}), got {t.dtype}")
         if not t.is_complex():
             if t.is_floating_point():
                 t = t.to(torch.complex128 if t.dtype == torch.float64 else torch.complex64)

@@ -104,7 +104,7 @@ def _fork_safe_layer() -> bool:
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_dataloader_workers_after_parent_ran(context):
-    from mrct.recon.training import _worker_init
+    from mrct.training.batches import _worker_init  # what mrct train's DataLoader uses
 
     ds = OperatorDataset()
     expected = {i: ds[i][1] for i in range(len(ds))}  # the kernels run in the parent first

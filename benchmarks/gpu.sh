@@ -7,7 +7,10 @@
 #   bash benchmarks/gpu.sh --train NAME    # also: bash scripts/train_gpu.sh NAME
 #   bash benchmarks/gpu.sh --setup-only    # install the packages and stop
 #   bash benchmarks/gpu.sh --quick         # small sizes (smoke run)
-#   bash benchmarks/gpu.sh --parts radon,nufft   # a subset of the benchmark parts
+#   bash benchmarks/gpu.sh --parts radon,nufft   # a subset of the benchmark parts (none: skip)
+#   bash benchmarks/gpu.sh --tests "tests/test_nufft.py"   # a subset of the CUDA test files
+#   bash benchmarks/gpu.sh --parts none --train dehaze,lesion3d --concurrent
+#                      # tests in the background while training runs (no benchmark to disturb)
 #
 # Set-up works offline: it uses the machine's python3 with a CUDA torch and numba-cuda already
 # installed, puts src/ on PYTHONPATH, and installs any wheels found in .whl*/ (or $WHEELS) into
@@ -21,13 +24,16 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
 SITE=${SITE:-/tmp/mrct-gpu-site}
 PY=${PYTHON:-python3}
-TRAIN="" QUICK="" SETUP_ONLY="" PARTS="radon,nufft,drr,fdk"
+TRAIN="" QUICK="" SETUP_ONLY="" CONCURRENT="" PARTS="radon,nufft,drr,fdk"
+TESTS="tests/test_radon_cuda.py tests/test_drr_cuda.py tests/test_nufft.py tests/test_ultrasound_cuda.py tests/test_metrics.py::test_ssim_torch_cuda_matches_cpu"
 while [ $# -gt 0 ]; do
   case "$1" in
     --train) TRAIN="$2"; shift 2 ;;
     --quick) QUICK="--quick"; shift ;;
     --setup-only) SETUP_ONLY=1; shift ;;
     --parts) PARTS="$2"; shift 2 ;;
+    --tests) TESTS="$2"; shift 2 ;;
+    --concurrent) CONCURRENT=1; shift ;;
     *) echo "unknown option $1 (see the header of $0)"; exit 2 ;;
   esac
 done
@@ -80,28 +86,37 @@ cat "$OUT/info.txt"
 [ -n "$SETUP_ONLY" ] && { stamp "setup only: done"; exit 0; }
 
 # -- CUDA tests on the device --------------------------------------------------------------
-stamp "CUDA tests"
-NUMBA_ENABLE_CUDASIM=0 timeout ${TEST_TIMEOUT:-240} $PY -m pytest -q -p no:cacheprovider -m cuda \
-  tests/test_radon_cuda.py tests/test_drr_cuda.py tests/test_nufft.py tests/test_ultrasound_cuda.py \
-  "tests/test_metrics.py::test_ssim_torch_cuda_matches_cpu" -o addopts="" -ra \
-  > "$OUT/cuda_tests.txt" 2>&1
-echo "exit $?" >> "$OUT/cuda_tests.txt"
-tail -15 "$OUT/cuda_tests.txt"
+run_tests() {
+  NUMBA_ENABLE_CUDASIM=0 timeout ${TEST_TIMEOUT:-240} $PY -m pytest -q -p no:cacheprovider \
+    -m cuda $TESTS -o addopts="" -ra > "$OUT/cuda_tests.txt" 2>&1
+  echo "exit $?" >> "$OUT/cuda_tests.txt"
+}
+stamp "CUDA tests${CONCURRENT:+ (in the background)}"
+if [ -n "$CONCURRENT" ]; then
+  run_tests & TESTS_PID=$!
+else
+  run_tests; tail -15 "$OUT/cuda_tests.txt"
+fi
 
 # -- benchmarks ------------------------------------------------------------------------------
-stamp "benchmarks: $PARTS"
-NUMBA_ENABLE_CUDASIM=0 PYTHONUNBUFFERED=1 timeout ${BENCH_TIMEOUT:-300} $PY benchmarks/gpu_bench.py \
-  --out "$OUT" --parts "$PARTS" $QUICK > "$OUT/gpu_bench.log" 2>&1
-echo "exit $?" >> "$OUT/gpu_bench.log"
-grep -E "^  |^==|device-to" "$OUT/gpu_bench.log" | tail -80
+if [ "$PARTS" != "none" ]; then
+  stamp "benchmarks: $PARTS"
+  NUMBA_ENABLE_CUDASIM=0 PYTHONUNBUFFERED=1 timeout ${BENCH_TIMEOUT:-300} $PY benchmarks/gpu_bench.py \
+    --out "$OUT" --parts "$PARTS" $QUICK > "$OUT/gpu_bench.log" 2>&1
+  echo "exit $?" >> "$OUT/gpu_bench.log"
+  grep -E "^  |^==|device-to" "$OUT/gpu_bench.log" | tail -80
+fi
 
 # -- training (optional) ---------------------------------------------------------------------
 if [ -n "$TRAIN" ]; then
   stamp "training $TRAIN"
   if [ -f scripts/train_gpu.sh ]; then
-    OUT="$OUT" bash scripts/train_gpu.sh "$TRAIN" 2>&1 | tee "$OUT/train_$TRAIN.log" | tail -20
+    OUT="$OUT" bash scripts/train_gpu.sh "$TRAIN" 2>&1 | tee "$OUT/train.log" | tail -20
   else
     echo "scripts/train_gpu.sh not found: no GPU training recipe in this checkout" | tee "$OUT/train.log"
   fi
+fi
+if [ -n "$CONCURRENT" ]; then
+  wait "$TESTS_PID"; tail -15 "$OUT/cuda_tests.txt"
 fi
 stamp "done"

@@ -38,6 +38,9 @@ def main(argv=None):
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run (2 frames, 1 epoch)")
     ap.add_argument("--gpu", action="store_true", help="train on cuda")
     ap.add_argument("--kinds", nargs="+", default=["tissue", "haze"])
+    ap.add_argument("--seconds", type=float, help="wall-clock budget per prior (max_seconds)")
+    ap.add_argument("--epochs", type=int, help="override the config's epochs")
+    ap.add_argument("--frames", type=int, help="override the simulated training frames")
     opts = ap.parse_args(argv)
     for kind in opts.kinds:
         overrides = {"out_dir": str(opts.out / kind)}
@@ -45,6 +48,12 @@ def main(argv=None):
             overrides.update(SMOKE)
         if opts.gpu:
             overrides["device"] = "cuda"
+        if opts.seconds is not None:
+            overrides["max_seconds"] = opts.seconds
+        if opts.epochs is not None:
+            overrides["epochs"] = opts.epochs
+        if opts.frames is not None:
+            overrides["data.frames"] = opts.frames
         cfg = TrainConfig.from_file(REPO / "configs" / f"dehaze-{kind}-rf.toml", overrides)
         t0 = time.perf_counter()
         res = train_from_config(cfg)
@@ -60,6 +69,10 @@ def main(argv=None):
             + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"),
             "torch": torch.__version__,
             "numba": numba.__version__,
+            "steps": res.history["epochs"][-1]["steps"] if res.history["epochs"] else 0,
+            "epochs": len(res.history["epochs"]),
+            "samples_seen": (res.history["epochs"][-1]["steps"] * cfg.batch_size
+                             if res.history["epochs"] else 0),
             "config": cfg.to_dict(),
             "best": str(res.best_checkpoint) if res.best_checkpoint else None,
         }

@@ -6,8 +6,13 @@
 #   bash scripts/train_gpu.sh NAME [SECONDS]     # e.g. pdunet-ct-sparse16 300
 #   bash benchmarks/gpu.sh --train NAME          # the same, after the device tests
 #
-# NAME: any model of scripts/train_pretrained.py (pdunet-ct-sparse16, lpd-ct-sparse16, ...)
-# or "ct16" for the three CT sparsity-16 models one after another. DATA=mix (issue #17) trains
+# NAME: any model of scripts/train_pretrained.py (pdunet-ct-sparse16, lpd-ct-sparse16, ...),
+# "ct16" for the three CT sparsity-16 models one after another, "dehaze" for the two
+# ultrasound dehazing priors (scripts/train_dehaze_priors.py; FRAMES simulated frames, default
+# 96), or "lesion3d" / "lesion-mask3d" for the 3D lesion models (scripts/train_lesion.py
+# --recipe gpu; N_TRAIN crops, default 256, and STEPS, default 20000, whichever ends first).
+# Several names: comma-separated; NAME:SECONDS gives one its own budget. CHANNELS overrides
+# the lesion models' widths (e.g. "16 32 64" for a short budget). DATA=mix (issue #17) trains
 # on the CT data mix (mrct.recon.ct_mix; a pool of POOL images built by all CPU cores, Poisson
 # noise at PHOTONS when set); the default DATA=chest is the shipped weights' recipe. Needs the shared data
 # (../shared/data or $MRCT_SHARED_DATA). Copy the result into src/mrct/recon/weights/ to ship.
@@ -23,12 +28,21 @@ if [ "$DATA" = "mix" ]; then
   EXTRA="--data mix --pool ${POOL:-4096} --workers $(nproc) --val-every ${VAL_EVERY:-500}"
   if [ -n "${PHOTONS:-}" ]; then EXTRA="$EXTRA --photons $PHOTONS"; fi
 fi
-if [ "$NAME" = "ct16" ]; then
-  NAMES="pdunet-ct-sparse16 lpd-ct-sparse16 fbpconvnet-ct-sparse16"
-else
-  NAMES="$NAME"
-fi
-for n in $NAMES; do
-  $PY scripts/train_pretrained.py "$n" --device cuda --batch 32 --amp bf16 \
-    --seconds "$SECONDS_PER_MODEL" --out "$OUT/weights" $EXTRA
+NAMES=${NAME//,/ }
+NAMES=${NAMES//ct16/pdunet-ct-sparse16 lpd-ct-sparse16 fbpconvnet-ct-sparse16}
+for item in $NAMES; do
+  n=${item%%:*}; secs=$SECONDS_PER_MODEL
+  [ "$item" != "$n" ] && secs=${item#*:}
+  case "$n" in
+    dehaze)
+      $PY scripts/train_dehaze_priors.py --gpu --seconds "$secs" \
+        --frames "${FRAMES:-96}" ${EPOCHS:+--epochs $EPOCHS} --out "$OUT/weights/dehaze" || echo "FAILED: $n" ;;
+    lesion3d|lesion-mask3d)
+      model=image; [ "$n" = "lesion-mask3d" ] && model=mask
+      $PY scripts/train_lesion.py --recipe gpu --model $model --seconds "$secs" \
+        ${CHANNELS:+--channels $CHANNELS} --n-train "${N_TRAIN:-256}" --steps "${STEPS:-20000}" --out "$OUT/weights/lesion" || echo "FAILED: $n" ;;
+    *)
+      $PY scripts/train_pretrained.py "$n" --device cuda --batch 32 --amp bf16 \
+        --seconds "$secs" --out "$OUT/weights" $EXTRA || echo "FAILED: $n" ;;
+  esac
 done

@@ -71,6 +71,7 @@ def main(argv=None) -> Path:
     ap.add_argument("--batch", type=int)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--steps", type=int)
+    ap.add_argument("--seconds", type=float, help="wall-clock budget for the training")
     ap.add_argument("--source", default="auto", choices=["auto", "chest_ct", "synthetic"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tiny", action="store_true", help="tiny network (tests)")
@@ -99,7 +100,8 @@ def main(argv=None) -> Path:
     cfg = TrainConfig(epochs=epochs, batch_size=r["batch"], lr=r["lr"], scheduler="cosine",
                       grad_clip=1.0, seed=args.seed, out_dir=str(out / "runs" / name),
                       overwrite=True, val_every=max(1, epochs // 4), checkpoint_every=epochs,
-                      progress=args.progress, device="auto", data=data)  # fmt: skip
+                      progress=args.progress, device="auto", data=data,
+                      max_seconds=args.seconds)  # fmt: skip
     t1 = time.perf_counter()
     res = fit(model, train, val, cfg, model_kwargs=model.config,
               metadata={"model": args.model, "task": data})  # fmt: skip
@@ -107,6 +109,7 @@ def main(argv=None) -> Path:
     last = res.history["epochs"][-1]
     path = res.model.save(out / f"{name}.safetensors", extra={
         "recipe": {"name": args.recipe, **r, "data": data}, "steps": last["steps"],
+        "samples_seen": last["steps"] * r["batch"],
         "train_time_s": round(dt, 1), "data_time_s": round(t_data, 1), "machine": _machine(),
         "torch": torch.__version__, "val_loss": last.get("val_loss")})  # fmt: skip
     print(

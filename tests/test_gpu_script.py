@@ -26,6 +26,23 @@ def test_gpu_script_rejects_unknown_option(tmp_path):
     assert r.returncode == 2 and "unknown option --bogus" in r.stdout
 
 
+def test_train_gpu_recipe_names_and_budgets(tmp_path):
+    """scripts/train_gpu.sh: comma-separated names, NAME:SECONDS budgets, the dehaze and 3D
+    lesion recipes and the CT data mix, as the commands it runs (PYTHON=echo)."""
+    env = dict(os.environ, PYTHON="echo", OUT=str(tmp_path), DATA="mix", POOL="64",
+               CHANNELS="16 32 64", FRAMES="8")  # fmt: skip
+    r = subprocess.run(["bash", "scripts/train_gpu.sh", "pdunet-ct-sparse16:90,dehaze,lesion3d",
+                        "30"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("scripts/train_pretrained.py pdunet-ct-sparse16 --device cuda")
+    assert "--seconds 90 " in lines[0] and "--data mix --pool 64" in lines[0]
+    assert lines[1].startswith("scripts/train_dehaze_priors.py --gpu --seconds 30 --frames 8")
+    assert lines[2].startswith("scripts/train_lesion.py --recipe gpu --model image --seconds 30")
+    assert "--channels 16 32 64" in lines[2]
+
+
 def test_gpu_bench_report_ratios(tmp_path, monkeypatch):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:

@@ -154,6 +154,21 @@ def test_bf16_autocast_on_cpu_trains(radon, data, tmp_path):
     assert next(res.model.parameters()).dtype == torch.float32  # master weights stay fp32
 
 
+def test_max_seconds_stops_after_the_epoch_validates_and_resumes(radon, data, tmp_path):
+    """A wall-clock budget ends the run after the epoch that spends it: that epoch is
+    validated, last.safetensors is written, and resume = "auto" continues to the end."""
+    cfg = _cfg(tmp_path, epochs=5, val_every=10, max_seconds=0.0)
+    res = fit(_lpd(radon), data, data, cfg)
+    assert res.epochs_done == 1 and [r["epoch"] for r in res.history["epochs"]] == [1]
+    assert "val_loss" in res.history["epochs"][0]
+    assert res.history["stopped"] == {"epoch": 1, "reason": "max_seconds", "max_seconds": 0.0}
+    assert res.last_checkpoint is not None and res.last_checkpoint.exists()
+    more = fit(_lpd(radon), data, data, cfg.replace(max_seconds=None, resume="auto"))
+    assert [r["epoch"] for r in more.history["epochs"]] == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="max_seconds"):
+        _cfg(tmp_path, max_seconds=-1)
+
+
 def test_fp16_on_cpu_is_refused(radon, data, tmp_path):
     with pytest.raises(ValueError, match="fp16.*CUDA"):
         fit(_lpd(radon), data, None, _cfg(tmp_path, amp="fp16"))

@@ -55,7 +55,10 @@ class TrainConfig:
     a fresh run into a folder that already holds one); ``log_every`` (optimizer steps between
     progress-bar updates and history step records); ``progress`` (tqdm bars, on rank 0);
     ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...); ``num_workers`` and
-    ``drop_last`` of the DataLoader; ``find_unused_parameters`` for DDP.
+    ``drop_last`` of the DataLoader; ``find_unused_parameters`` for DDP; ``max_seconds``
+    (None: off): a wall-clock budget for this call — the run stops after the epoch in which
+    it is spent, validates and writes ``last.safetensors`` (resume with ``resume = "auto"``;
+    the cosine schedule still spans all ``epochs``). Use it to fit a job into a time slot.
 
     ``model`` and ``data`` are free-form tables for :func:`build_from_config`
     (``model.name``: ``"pdunet"``, ``"lpd"``, ``"fbpconvnet"`` or ``"package.module:Class"``,
@@ -88,6 +91,7 @@ class TrainConfig:
     progress: bool = True
     device: str = "auto"
     find_unused_parameters: bool = False
+    max_seconds: float | None = None
     model: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
 
@@ -131,6 +135,7 @@ class TrainConfig:
         number("weight_decay", 0.0)
         number("min_lr", 0.0)
         number("grad_clip", None, allow_none=True)
+        number("max_seconds", 0.0, allow_none=True)
         if self.grad_clip is not None and self.grad_clip <= 0:
             self.grad_clip = None
         if isinstance(self.loss_scale, str):

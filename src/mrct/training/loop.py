@@ -213,6 +213,7 @@ class Trainer:
         """Set up (device, optimizer, schedule, loaders, resume), then train epoch by epoch:
         one pass over the data, validation, callbacks, checkpoints and history."""
         run = self._setup(dist_info)
+        run.t_start = time.perf_counter()
         start_epoch = self.epoch
         while self.epoch < self.config.epochs and not self.should_stop:
             t0 = time.perf_counter()
@@ -385,8 +386,21 @@ class Trainer:
     def _end_epoch(self, run, record: dict, bar, t0: float) -> None:
         """Validate, keep the best, call the callbacks, agree on stopping, write files."""
         cfg, e = self.config, self.epoch
+        out_of_time = (cfg.max_seconds is not None
+                       and time.perf_counter() - run.t_start >= cfg.max_seconds)  # fmt: skip
+        if run.dist.enabled:  # every rank stops after the same epoch
+            import torch.distributed as dist
+
+            flag = torch.tensor(float(out_of_time), device=run.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if out_of_time and e + 1 < cfg.epochs:
+            self.should_stop = True
+            self.history["stopped"] = {"epoch": e + 1, "reason": "max_seconds",
+                                       "max_seconds": cfg.max_seconds}  # fmt: skip
         do_val = run.val_loader is not None and ((e + 1) % cfg.val_every == 0
-                                                 or e + 1 == cfg.epochs)  # fmt: skip
+                                                 or e + 1 == cfg.epochs
+                                                 or self.should_stop)  # fmt: skip
         if do_val:
             record["val_loss"] = self._evaluate(run.model, run.val_loader, run.device,
                                                 run.autocast, run.dist)  # fmt: skip

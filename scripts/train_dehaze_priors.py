@@ -71,8 +71,9 @@ def main(argv=None):
             "numba": numba.__version__,
             "steps": res.history["epochs"][-1]["steps"] if res.history["epochs"] else 0,
             "epochs": len(res.history["epochs"]),
-            "samples_seen": (res.history["epochs"][-1]["steps"] * cfg.batch_size
-                             if res.history["epochs"] else 0),
+            "samples_seen": (
+                res.history["epochs"][-1]["steps"] * cfg.batch_size if res.history["epochs"] else 0
+            ),
             "config": cfg.to_dict(),
             "best": str(res.best_checkpoint) if res.best_checkpoint else None,
         }

@@ -31,8 +31,14 @@ def test_train_gpu_recipe_names_and_budgets(tmp_path):
     lesion recipes and the CT data mix, as the commands it runs (PYTHON=echo)."""
     env = dict(os.environ, PYTHON="echo", OUT=str(tmp_path), DATA="mix", POOL="64",
                CHANNELS="16 32 64", FRAMES="8")  # fmt: skip
-    r = subprocess.run(["bash", "scripts/train_gpu.sh", "pdunet-ct-sparse16:90,dehaze,lesion3d",
-                        "30"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["bash", "scripts/train_gpu.sh", "pdunet-ct-sparse16:90,dehaze,lesion3d", "30"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 3

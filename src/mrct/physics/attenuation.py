@@ -69,6 +69,9 @@ def _mu_mm(material: str, energy: float) -> float:
     return mass_attenuation(material, energy) * _DENSITY[material] / 10.0
 
 
+_CHUNK_ELEMENTS = 1 << 22  # hu_to_mu: elements per slab of a large volume
+
+
 def hu_to_mu(
     hu: torch.Tensor,
     convention: str = "physical",
@@ -103,6 +106,15 @@ def hu_to_mu(
         raise ValueError(f"convention must be one of {ATTENUATION_CONVENTIONS}, got {convention!r}")
     if convention == "none":
         return hu
+    if (convention != "diffdrr" and not hu.requires_grad and hu.ndim > 0 and hu.shape[0] > 1
+            and hu.numel() > _CHUNK_ELEMENTS):  # fmt: skip
+        # point-wise conventions, slab by slab: the formulas below hold ~5 temporaries of the
+        # input's size at once (a 512^3 volume: 2.5 GB); slabs keep that to ~80 MB
+        out = torch.empty_like(hu)
+        step = max(1, _CHUNK_ELEMENTS // max(1, hu[0].numel()))
+        for i in range(0, hu.shape[0], step):
+            out[i : i + step] = hu_to_mu(hu[i : i + step], convention, energy, bone_hu=bone_hu)
+        return out
     if convention == "physical":
         if not (bone_hu > 0 and math.isfinite(bone_hu)):
             raise ValueError(f"bone_hu must be positive, got {bone_hu}")

@@ -516,7 +516,7 @@ class Radon(LinearOperator):
         # once would hold ~5x the projections (512^3 / 720 x 768^2: 17 GB instead of 4 GB)
         q = qf = torch.empty_like(yf)
         per_view = rows * 2 * (resp.shape[0] - 1) * 16  # bytes of one view's FFT temporaries
-        step = max(1, _FILTER_CHUNK_BYTES // per_view)
+        step = max(1, min(_FILTER_CHUNK_BYTES, yf.nbytes // 4) // per_view)
         for b in range(yf.shape[0]):
             for v0 in range(0, yf.shape[1], step):
                 sl = (b, slice(v0, v0 + step))

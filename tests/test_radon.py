@@ -211,7 +211,7 @@ def test_fdk_reconstructs_3d_shepp_logan():
 def test_fdk_filters_in_chunks_of_views_with_the_same_result(monkeypatch):
     """FDK filters a few views at a time (bounded memory on 512^3 problems): one view per
     chunk gives the same volume as all views at once, for a batch of two."""
-    import mrct.physics.radon as radon_mod
+    import mrct.physics.radon_fbp as radon_mod
 
     geo = ConeBeam.full_scan(24, (10, 14), 1.0, 60.0, 30.0)
     A = Radon(geo, (8, 9, 9))

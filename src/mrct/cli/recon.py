@@ -17,7 +17,6 @@ def recon(
     ),
     simulate: Path = typer.Option(
         None,
-        "--simulate",
         help="Instead of INPUT: an image (.npy, .npz key 'image', .dcm, .nii[.gz]; HU for CT) "
         "simulated as the models' training data; prints SSIM/PSNR/NMSE vs the reference.",
     ),

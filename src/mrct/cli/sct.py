@@ -16,13 +16,11 @@ def synth_sct(
     out: Path = typer.Option(..., "-o", "--out", help="Output sCT (.nii / .nii.gz), HU."),
     model: Path = typer.Option(
         None,
-        "--model",
         help="Trained ConditionalDiffusion or SCTUNet checkpoint (.safetensors); default: the "
         "shipped model of --method.",
     ),
     method: str = typer.Option(
         "unet",
-        "--method",
         help="Shipped model to use without --model: unet (the more accurate in docs/results.md, "
         "milliseconds per slice) or diffusion (DDIM sampling).",
     ),

@@ -15,6 +15,7 @@
   into a CT's lungs, and a reader for user lesion masks (imported on use: it needs scipy).
 """
 
+from . import phantoms
 from .dynamic import DynamicSeries, breathing_signal, motion_field, simulate_dynamic_series
 from .head_ct import HEAD_HU, synthetic_head_ct
 from .line_integrals import (
@@ -25,20 +26,7 @@ from .line_integrals import (
     parallel_beam_sinogram,
 )
 from .masks import EquispacedMask, RandomMask, poisson_disc_mask
-from .phantoms import (
-    ellipse_phantom_values,
-    ellipsoid_phantom_values,
-    random_ellipses,
-    random_ellipsoids,
-    rasterize_ellipses,
-    rasterize_ellipsoids,
-    shepp_logan,
-    shepp_logan_3d,
-    shepp_logan_ellipses,
-    shepp_logan_ellipses_for_grid,
-    shepp_logan_ellipsoids,
-    shepp_logan_ellipsoids_for_grid,
-)
+from .phantoms import *  # noqa: F403 (re-exports phantoms.__all__)
 from .readers import CANONICAL_AXCODES, Volume, read_dicom, read_dicom_series, read_nifti
 from .shared import (
     SharedDataMissing,
@@ -48,6 +36,10 @@ from .shared import (
     require_shared_data,
     shared_data_dir,
 )
+
+# fastMRI files come with a torch Dataset: imported on first use (module __getattr__)
+_FASTMRI = ("FastMRIFile", "FastMRIDataset", "FastMRISample", "parse_ismrmrd_header",
+            "read_fastmri", "write_fastmri")  # fmt: skip
 
 __all__ = [
     "DynamicSeries",
@@ -59,45 +51,25 @@ __all__ = [
     "EquispacedMask",
     "RandomMask",
     "poisson_disc_mask",
-    "FastMRIFile",
-    "FastMRIDataset",
-    "FastMRISample",
-    "parse_ismrmrd_header",
-    "read_fastmri",
-    "write_fastmri",
+    *_FASTMRI,
     "CANONICAL_AXCODES",
     "SharedDataMissing",
     "Volume",
     "chest_ct_slice",
     "cone_beam_projections",
     "ellipse_line_integrals",
-    "ellipse_phantom_values",
     "ellipsoid_line_integrals",
-    "ellipsoid_phantom_values",
     "fan_beam_sinogram",
     "load_brain_mri",
     "load_chest_ct",
     "parallel_beam_sinogram",
-    "random_ellipses",
-    "random_ellipsoids",
-    "rasterize_ellipses",
-    "rasterize_ellipsoids",
     "read_dicom",
     "read_dicom_series",
     "read_nifti",
     "require_shared_data",
     "shared_data_dir",
-    "shepp_logan",
-    "shepp_logan_3d",
-    "shepp_logan_ellipses",
-    "shepp_logan_ellipses_for_grid",
-    "shepp_logan_ellipsoids",
-    "shepp_logan_ellipsoids_for_grid",
+    *phantoms.__all__,
 ]
-
-
-_FASTMRI = {"FastMRIFile", "FastMRIDataset", "FastMRISample", "parse_ismrmrd_header",
-            "read_fastmri", "write_fastmri"}  # fmt: skip
 
 
 def __getattr__(name):

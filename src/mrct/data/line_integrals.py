@@ -186,11 +186,8 @@ def fan_beam_sinogram(
 
     Parameters
     ----------
-    ellipses : array_like, shape (n, 6)
-    angles : array_like, shape (n_angles,)
-        View angles (radians).
-    n_det : int
-        Number of detector bins.
+    ellipses, angles, n_det
+        As for :func:`parallel_beam_sinogram`.
     det_spacing : float
         Bin spacing (mm; arc length along the arc for ``detector="arc"``).
     source_distance, detector_distance : float

@@ -195,14 +195,9 @@ class EquispacedMask(_ColumnMask):
         needs integer accelerations).
     """
 
-    def __init__(
-        self,
-        center_fractions: Sequence[float],
-        accelerations: Sequence[float],
-        seed: int | None = None,
-        allow_any_combination: bool = False,
-        adjust_acceleration: bool = True,
-    ):
+    def __init__(self, center_fractions: Sequence[float], accelerations: Sequence[float],
+                 seed: int | None = None, allow_any_combination: bool = False,
+                 adjust_acceleration: bool = True):  # fmt: skip
         super().__init__(center_fractions, accelerations, seed, allow_any_combination)
         self.adjust_acceleration = bool(adjust_acceleration)
         if not self.adjust_acceleration and any(float(a) != int(a) for a in self.accelerations):

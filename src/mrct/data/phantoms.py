@@ -142,8 +142,11 @@ def shepp_logan_ellipsoids(radius: float = 1.0, modified: bool = True) -> np.nda
     return np.column_stack([e2[:, :3], _SL_C_3D * radius, e2[:, 3:5], zeros, e2[:, 5]])
 
 
-def _grid_radius(shape: Sequence[int], spacing: Sequence[float]) -> float:
-    """Half of the smallest physical extent of the grid (mm)."""
+def _grid_radius(shape: Sequence[int], size, ndim: int, name: str) -> float:
+    """Half of the smallest physical extent (mm) of the grid of ``shape`` and pixel (voxel)
+    ``size`` (the argument ``name``), both checked for ``ndim`` dimensions."""
+    shape = _as_shape(shape, ndim)
+    spacing = _as_spacing(size, ndim, name)
     return min(n * s for n, s in zip(shape, spacing, strict=True)) / 2.0
 
 
@@ -168,9 +171,7 @@ def shepp_logan_ellipses_for_grid(
     -------
     ndarray, shape (10, 6)
     """
-    shape = _as_shape(shape, 2)
-    spacing = _as_spacing(pixel_size, 2, "pixel_size")
-    return shepp_logan_ellipses(_grid_radius(shape, spacing), modified)
+    return shepp_logan_ellipses(_grid_radius(shape, pixel_size, 2, "pixel_size"), modified)
 
 
 def shepp_logan_ellipsoids_for_grid(
@@ -182,9 +183,7 @@ def shepp_logan_ellipsoids_for_grid(
     -------
     ndarray, shape (10, 8)
     """
-    shape = _as_shape(shape, 3)
-    spacing = _as_spacing(voxel_size, 3, "voxel_size")
-    return shepp_logan_ellipsoids(_grid_radius(shape, spacing), modified)
+    return shepp_logan_ellipsoids(_grid_radius(shape, voxel_size, 3, "voxel_size"), modified)
 
 
 def random_ellipses(

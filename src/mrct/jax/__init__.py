@@ -15,24 +15,11 @@ batching rule that makes one batched kernel call (see :mod:`mrct.jax._host` and 
 
 from __future__ import annotations
 
-from . import recon
+from . import mri, recon
 from ._operator import AdjointOperator, Operator
 from .ct import Radon, radon
 from .drr import DRR, drr, euler_to_matrix
-from .mri import (
-    NUFFT,
-    Cartesian,
-    SenseNUFFT,
-    cartesian,
-    fft2c,
-    fftnc,
-    ifft2c,
-    ifftnc,
-    nufft,
-    radial_to_sinogram,
-    sense,
-    sinogram_to_radial,
-)
+from .mri import *  # noqa: F403 (re-exports mri.__all__)
 
 __all__ = [
     "recon",
@@ -43,16 +30,5 @@ __all__ = [
     "DRR",
     "drr",
     "euler_to_matrix",
-    "NUFFT",
-    "nufft",
-    "Cartesian",
-    "cartesian",
-    "sense",
-    "SenseNUFFT",
-    "fft2c",
-    "ifft2c",
-    "fftnc",
-    "ifftnc",
-    "radial_to_sinogram",
-    "sinogram_to_radial",
+    *mri.__all__,
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-__all__ = ["Operator", "AdjointOperator", "real_dtype_of", "complex_dtype_of"]
+__all__ = ["Operator", "AdjointOperator", "real_dtype_of", "complex_dtype_of", "real_input"]
+
+_FLOATS = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
 
 
 def real_dtype_of(dtype):
@@ -18,6 +20,22 @@ def real_dtype_of(dtype):
 def complex_dtype_of(dtype):
     """complex64 for 32-bit (and integer) input, complex128 for 64-bit input."""
     return jnp.dtype(jnp.complex128 if real_dtype_of(dtype) == jnp.float64 else jnp.complex64)
+
+
+def real_input(x, name: str, trailing, what: str | None = None):
+    """``x`` as a float32/float64 array of shape ``(..., *trailing)``, else TypeError /
+    ValueError naming ``name`` (and ``what`` it should be)."""
+    x = jnp.asarray(x)
+    what = "" if what is None else f" ({what})"
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"{name} must be float32 or float64{what}, got {x.dtype}")
+    n = len(trailing)
+    if x.ndim < n or tuple(x.shape[x.ndim - n :]) != tuple(trailing):
+        raise ValueError(
+            f"{name} must have shape (..., {', '.join(map(str, trailing))}){what}, "
+            f"got {tuple(x.shape)}"
+        )
+    return x
 
 
 class Operator:

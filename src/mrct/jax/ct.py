@@ -17,13 +17,11 @@ import numpy as np
 from ..physics.fbp_filters import parker_weights, ramp_kernel_fft
 from ..physics.geometry import ConeBeam, FanBeam, ParallelBeam
 from ..physics.radon import Radon as _TorchRadon
-from ..physics.radon import _angular_weights
+from ..physics.radon_fbp import _angular_weights
 from ._host import HostLinear, host_linear, to_torch
-from ._operator import Operator
+from ._operator import Operator, real_input
 
 __all__ = ["Radon", "radon", "apply_filter"]
-
-_FLOATS = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
 
 
 def apply_filter(proj, response: np.ndarray):
@@ -33,19 +31,6 @@ def apply_filter(proj, response: np.ndarray):
     spec = jnp.fft.rfft(proj, n=P, axis=-1)
     resp = jnp.asarray(response, dtype=proj.dtype)
     return jnp.fft.irfft(spec * resp, n=P, axis=-1)[..., :n].astype(proj.dtype)
-
-
-def _real_input(x, name, trailing, what):
-    x = jnp.asarray(x)
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"{name} must be float32 or float64 ({what}), got {x.dtype}")
-    n = len(trailing)
-    if x.ndim < n or tuple(x.shape[x.ndim - n :]) != tuple(trailing):
-        raise ValueError(
-            f"{name} must have shape (..., {', '.join(map(str, trailing))}) ({what}), "
-            f"got {tuple(x.shape)}"
-        )
-    return x
 
 
 def _part_by_part(fn, x):
@@ -80,7 +65,7 @@ class Radon(Operator):
         x = jnp.asarray(x)
         if jnp.iscomplexobj(x):
             return _part_by_part(self.__call__, x)
-        x = _real_input(x, "x", self.in_shape, "an image")
+        x = real_input(x, "x", self.in_shape, "an image")
         return host_linear(x, self._lin)
 
     def adjoint(self, y):
@@ -88,7 +73,7 @@ class Radon(Operator):
         y = jnp.asarray(y)
         if jnp.iscomplexobj(y):
             return _part_by_part(self.adjoint, y)
-        y = _real_input(y, "y", self.out_shape, "projections")
+        y = real_input(y, "y", self.out_shape, "projections")
         return host_linear(y, self._lin, adjoint=True)
 
     # -- analytic reconstruction --------------------------------------------------------------
@@ -105,7 +90,7 @@ class Radon(Operator):
         kw = dict(frequency_scaling=frequency_scaling, short_scan=short_scan)
         if jnp.iscomplexobj(y):
             return _part_by_part(lambda t: self.fbp(t, filter, **kw), y)
-        y = _real_input(y, "y", self.out_shape, "projections")
+        y = real_input(y, "y", self.out_shape, "projections")
         g = self.geometry
         fs = frequency_scaling
         if isinstance(g, ParallelBeam):

@@ -24,7 +24,7 @@ from jax.scipy.ndimage import map_coordinates
 
 from ..physics.drr import DRR as _TorchDRR
 from ._host import HostLinear, host_linear
-from ._operator import Operator
+from ._operator import Operator, real_input
 
 __all__ = ["DRR", "drr", "euler_to_matrix"]
 
@@ -89,26 +89,14 @@ class DRR(Operator):
         self._radius = 0.5 * float(np.linalg.norm((n + 1) * np.asarray(t.spacing))) + self.step
         self._n_samples = 2 * int(math.ceil(self._radius / self.step)) + 2
 
-    def _check(self, x, trailing, name):
-        x = jnp.asarray(x)
-        if x.dtype not in (jnp.float32, jnp.float64):
-            raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
-        n = len(trailing)
-        if x.ndim < n or tuple(x.shape[x.ndim - n :]) != tuple(trailing):
-            raise ValueError(
-                f"{name} must have shape (..., {', '.join(map(str, trailing))}), "
-                f"got {tuple(x.shape)}"
-            )
-        return x
-
     def __call__(self, volume):
         """Line integrals ``(..., P, height, width)`` of volumes ``(..., D, H, W)`` (mm^-1)
         for the operator's fixed poses (Numba kernels; exact-adjoint gradient)."""
-        return host_linear(self._check(volume, self.in_shape, "volume"), self._lin)
+        return host_linear(real_input(volume, "volume", self.in_shape), self._lin)
 
     def adjoint(self, images):
         """Exact adjoint: images ``(..., P, height, width)`` -> volumes ``(..., D, H, W)``."""
-        y = self._check(images, self.out_shape, "images")
+        y = real_input(images, "images", self.out_shape)
         return host_linear(y, self._lin, adjoint=True)
 
     def render(self, volume, rotation, translation, convention: str = "ZXY"):
@@ -118,7 +106,7 @@ class DRR(Operator):
         ``translation`` (3,): source position relative to the isocentre (mm). Use
         ``jax.vmap`` for several poses or volumes. Pure ``jnp`` (``map_coordinates``).
         """
-        volume = self._check(volume, self.volume_shape, "volume")
+        volume = real_input(volume, "volume", self.volume_shape)
         if volume.ndim != 3:
             raise ValueError("render takes one volume (D, H, W); use jax.vmap for a batch")
         dt = volume.dtype

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import math
-
 import jax.numpy as jnp
 import numpy as np
 import torch
@@ -20,6 +18,7 @@ import torch
 from ..physics.geometry import ParallelBeam
 from ..physics.nufft import NUFFT as _TorchNUFFT
 from ..physics.nufft import ToeplitzNormal as _TorchToeplitz
+from ..physics.radial_sinogram import radial_phase
 from ._host import HostLinear, host_linear
 from ._operator import Operator, complex_dtype_of, real_dtype_of
 
@@ -319,16 +318,6 @@ def sense(maps, mask):
 
 
 # -- radial k-space <-> sinogram ---------------------------------------------------------------
-def _phase(n: int, angles: np.ndarray, image_shape) -> np.ndarray:
-    H, W = image_shape
-    omega = 2 * math.pi * (np.arange(n) - n // 2) / n
-    det_shift = n // 2 - (n - 1) / 2
-    dy, dx = H // 2 - (H - 1) / 2, W // 2 - (W - 1) / 2
-    k_row = -np.sin(angles)[:, None] * omega[None, :]
-    k_col = np.cos(angles)[:, None] * omega[None, :]
-    return np.exp(1j * (omega[None, :] * det_shift - (k_row * dy + k_col * dx)))
-
-
 def radial_to_sinogram(kspace, angles, image_shape, pixel_size: float = 1.0):
     """Radial k-space ``(..., n_spokes, n)`` -> complex parallel-beam sinogram, geometry.
 
@@ -337,7 +326,7 @@ def radial_to_sinogram(kspace, angles, image_shape, pixel_size: float = 1.0):
     angles = np.asarray(angles, dtype=np.float64)
     kspace = _as_complex(kspace)
     n = kspace.shape[-1]
-    spec = kspace * jnp.asarray(_phase(n, angles, tuple(image_shape)), dtype=kspace.dtype)
+    spec = kspace * jnp.asarray(radial_phase(n, angles, tuple(image_shape)), dtype=kspace.dtype)
     sino = jnp.fft.fftshift(jnp.fft.ifft(jnp.fft.ifftshift(spec, axes=-1), axis=-1), axes=-1)
     return sino * pixel_size, ParallelBeam(angles, n, pixel_size)
 
@@ -348,5 +337,5 @@ def sinogram_to_radial(sino, angles, image_shape, pixel_size: float = 1.0):
     sino = _as_complex(sino)
     n = sino.shape[-1]
     spec = jnp.fft.fftshift(jnp.fft.fft(jnp.fft.ifftshift(sino, axes=-1), axis=-1), axes=-1)
-    ph = jnp.asarray(_phase(n, angles, tuple(image_shape)), dtype=sino.dtype)
+    ph = jnp.asarray(radial_phase(n, angles, tuple(image_shape)), dtype=sino.dtype)
     return spec * jnp.conj(ph) / pixel_size

@@ -49,10 +49,8 @@ def masked_psnr(pred, target, mask, dynamic_range: tuple[float, float] = _SYNTHR
 
     Parameters
     ----------
-    pred, target : array_like or torch.Tensor, shape (H, W) or (D, H, W)
-        Synthetic and reference CT, HU.
-    mask : array_like or torch.Tensor, same shape
-        Body mask; voxels with ``mask > 0`` are included. Must not be empty.
+    pred, target, mask
+        As for :func:`masked_mae`.
     dynamic_range : (float, float), optional
         Clipping range ``(lo, hi)`` in HU; ``hi - lo`` (4024 HU by default) is the peak.
 

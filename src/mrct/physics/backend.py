@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["cuda_sim", "use_cuda", "kernel_array", "torch_stream"]
+__all__ = ["cuda_sim", "use_cuda", "kernel_array", "torch_stream", "device_arrays"]
 
 
 def cuda_sim() -> bool:
@@ -51,3 +51,19 @@ def torch_stream(t: torch.Tensor):
     from numba import cuda
 
     return cuda.external_stream(torch.cuda.current_stream(t.device).cuda_stream)
+
+
+def device_arrays(cache: dict, t: torch.Tensor, arrays) -> list:
+    """``arrays`` (numpy) as the kernels take them on ``t``'s device, cached per device.
+
+    On the CPU the numpy arrays themselves; on a CUDA device Numba device arrays over torch
+    copies, which the cache keeps alive next to them.
+    """
+    key = (t.device.type, t.device.index)
+    if key not in cache:
+        if t.is_cuda:
+            tensors = [torch.as_tensor(a, device=t.device) for a in arrays]
+            cache[key] = (tensors, [kernel_array(x) for x in tensors])
+        else:
+            cache[key] = (None, list(arrays))
+    return cache[key][1]

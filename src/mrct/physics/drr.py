@@ -30,60 +30,14 @@ import torch
 
 from ..kernels import drr_cpu
 from .attenuation import hu_to_mu
-from .autograd import apply_linear
-from .backend import kernel_array, torch_stream, use_cuda
-from .operator import LinearOperator
+from .backend import kernel_array, torch_stream
+from .drr_grid import _as_affine, _as_spacing, spl_affine
+from .drr_projector import _RENDERERS, DRRProjector
 from .pose import Pose, carm_pose, view_pose
 
 __all__ = ["DRR", "DRRProjector", "window", "labels_to_masks", "spl_affine"]
 
-_FLOATS = (torch.float32, torch.float64)
-_RENDERERS = {"siddon": 0, "trilinear": 1}
 _OUTPUTS = ("integral", "intensity", "neglog")
-
-
-def spl_affine(shape, spacing) -> np.ndarray:
-    """Affine of a ``(D, H, W)`` array in mrct's canonical SPL orientation, centred on 0.
-
-    Axis 0 runs toward Superior, axis 1 toward Posterior, axis 2 toward patient Left (as the
-    readers of :mod:`mrct.data` return volumes); world coordinates are RAS mm.
-    """
-    D, H, W = shape
-    sz, sy, sx = spacing
-    A = np.zeros((4, 4))
-    A[2, 0] = sz  # k -> +S
-    A[1, 1] = -sy  # i -> +P = -A
-    A[0, 2] = -sx  # j -> +L = -R
-    A[3, 3] = 1.0
-    centre = A[:3, :3] @ np.array([(D - 1) / 2, (H - 1) / 2, (W - 1) / 2])
-    A[:3, 3] = -centre
-    return A
-
-
-def _as_spacing(spacing) -> tuple[float, float, float]:
-    s = np.atleast_1d(np.asarray(spacing, dtype=np.float64))
-    if s.size == 1:
-        s = np.repeat(s, 3)
-    if s.shape != (3,) or not np.all(np.isfinite(s)) or not np.all(s > 0):
-        raise ValueError(f"spacing must be a positive float or (sz, sy, sx) in mm, got {spacing!r}")
-    return tuple(float(v) for v in s)
-
-
-def _as_affine(affine, spacing) -> np.ndarray:
-    A = np.asarray(affine, dtype=np.float64)
-    if A.shape == (3, 4):
-        A = np.vstack([A, [0, 0, 0, 1]])
-    if A.shape != (4, 4) or not np.all(np.isfinite(A)):
-        raise ValueError(f"affine must be a finite (4, 4) matrix, got shape {A.shape}")
-    if abs(np.linalg.det(A[:3, :3])) < 1e-12:
-        raise ValueError("affine is singular")
-    if spacing is not None:
-        cols = np.sqrt((A[:3, :3] ** 2).sum(axis=0))
-        if not np.allclose(cols, spacing, rtol=1e-4):
-            raise ValueError(
-                f"spacing {tuple(spacing)} does not match the affine's voxel sizes {tuple(cols)}"
-            )
-    return A
 
 
 def window(
@@ -116,102 +70,6 @@ def labels_to_masks(thickness: torch.Tensor, threshold: float = 1.0) -> torch.Te
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0 mm, got {threshold}")
     return thickness > threshold
-
-
-class DRRProjector(LinearOperator):
-    """The DRR forward model for fixed poses as a linear operator with its exact adjoint.
-
-    Maps volumes ``(..., D, H, W)`` (attenuation, mm^-1) to line integrals
-    ``(..., P, height, width)``. Built by :meth:`DRR.projector`; ``check_adjoint`` passes.
-    """
-
-    def __init__(self, shape, lin, geo_index, det_shape, renderer="siddon", step=1.0,
-                 backend="auto", check_finite=True):  # fmt: skip
-        self.vol_shape = tuple(int(s) for s in shape)
-        P = geo_index[0].shape[0]
-        self.det_shape = (P,) + tuple(int(s) for s in det_shape)
-        super().__init__(self.vol_shape, self.det_shape)
-        if renderer not in _RENDERERS:
-            raise ValueError(f"renderer must be 'siddon' or 'trilinear', got {renderer!r}")
-        self.renderer = renderer
-        self.mode = _RENDERERS[renderer]
-        self.step = float(step)
-        self.backend = backend
-        self.check_finite = check_finite
-        self._lin = np.ascontiguousarray(lin, dtype=np.float64)
-        self._geo = [np.ascontiguousarray(g, dtype=np.float64) for g in geo_index]
-        self._dev: dict = {}
-
-    def extra_repr(self) -> str:
-        return f"volume={self.vol_shape}, images={self.det_shape}, renderer={self.renderer!r}"
-
-    def _geo_for(self, t):
-        key = (t.device.type, t.device.index)
-        if key not in self._dev:
-            arrs = self._geo + [self._lin]
-            if t.is_cuda:
-                from numba import cuda
-
-                ts = [torch.as_tensor(a, device=t.device) for a in arrs]
-                self._dev[key] = (ts, [cuda.as_cuda_array(x) for x in ts])
-            else:
-                self._dev[key] = (None, arrs)
-        return self._dev[key][1]
-
-    def _check(self, t, trailing, name):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dtype not in _FLOATS:
-            raise TypeError(f"{name} must be float32 or float64, got {t.dtype}")
-        n = len(trailing)
-        if t.ndim < n or tuple(t.shape[-n:]) != tuple(trailing):
-            raise ValueError(
-                f"{name} must have shape (..., {', '.join(map(str, trailing))}), "
-                f"got {tuple(t.shape)}"
-            )
-        if self.check_finite and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} contains NaN or Inf")
-
-    def _kern(self, t):
-        if use_cuda(t, self.backend):
-            from ..kernels import drr_cuda
-
-            return drr_cuda, {"stream": torch_stream(t)}
-        return drr_cpu, {}
-
-    def _forward_raw(self, x):
-        lead = x.shape[:-3]
-        xf = x.reshape((-1,) + self.vol_shape).contiguous()
-        out = torch.empty((xf.shape[0],) + self.det_shape, dtype=x.dtype, device=x.device)
-        if xf.shape[0]:
-            src, det, eu, ev, lin = self._geo_for(x)
-            kern, kw = self._kern(x)
-            kern.forward(kernel_array(xf), src, det, eu, ev, lin, self.mode, self.step,
-                         kernel_array(out), **kw)  # fmt: skip
-        return out.reshape(lead + self.det_shape)
-
-    def _adjoint_raw(self, y):
-        lead = y.shape[:-3]
-        yf = y.reshape((-1,) + self.det_shape).contiguous()
-        kern, kw = self._kern(y)
-        # the CPU adjoint overwrites its output; the CUDA one accumulates into zeros
-        alloc = torch.empty if kern is drr_cpu else torch.zeros
-        out = alloc((yf.shape[0],) + self.vol_shape, dtype=y.dtype, device=y.device)
-        if yf.shape[0]:
-            src, det, eu, ev, lin = self._geo_for(y)
-            kern.adjoint(kernel_array(yf), src, det, eu, ev, lin, self.mode, self.step,
-                         kernel_array(out), **kw)  # fmt: skip
-        return out.reshape(lead + self.vol_shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Line integrals ``(..., P, height, width)`` of volumes ``(..., D, H, W)``."""
-        self._check(x, self.vol_shape, "volume")
-        return apply_linear(x, self._forward_raw, self._adjoint_raw)
-
-    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        """Exact adjoint: images ``(..., P, height, width)`` -> volumes ``(..., D, H, W)``."""
-        self._check(y, self.det_shape, "images")
-        return apply_linear(y, self._adjoint_raw, self._forward_raw)
 
 
 class DRR(torch.nn.Module):

@@ -123,7 +123,30 @@ def ifft3c(x: torch.Tensor) -> torch.Tensor:
     return ifftnc(x, _dims(x, 3, "x"))
 
 
-class FFT2c(LinearOperator):
+class _CentredFFT(LinearOperator):
+    """A unitary centred DFT over the last ``len(axes)`` dimensions as an operator."""
+
+    _axes: str  # the dimensions, as error messages name them: "(H, W)"
+    _fwd = _inv = staticmethod(lambda x: x)
+
+    def __init__(self, shape, name: str):
+        if shape is not None:
+            shape = tuple(int(s) for s in shape)
+            if len(shape) != self._axes.count(",") + 1:
+                raise ValueError(f"{name} must be {self._axes}, got {shape}")
+        super().__init__(shape, shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fwd(x)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        return self._inv(y)
+
+    def normal(self) -> LinearOperator:
+        return Identity(self.in_shape, self.in_shape)
+
+
+class FFT2c(_CentredFFT):
     """The unitary centred 2D DFT :func:`fft2c` as an operator; ``adjoint`` is :func:`ifft2c`.
 
     Parameters
@@ -132,24 +155,13 @@ class FFT2c(LinearOperator):
         Fixes ``in_shape``/``out_shape`` (for :meth:`opnorm`); any shape works when omitted.
     """
 
+    _axes, _fwd, _inv = "(H, W)", staticmethod(fft2c), staticmethod(ifft2c)
+
     def __init__(self, image_shape: tuple[int, int] | None = None):
-        if image_shape is not None:
-            image_shape = tuple(int(s) for s in image_shape)
-            if len(image_shape) != 2:
-                raise ValueError(f"image_shape must be (H, W), got {image_shape}")
-        super().__init__(image_shape, image_shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fft2c(x)
-
-    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return ifft2c(y)
-
-    def normal(self) -> LinearOperator:
-        return Identity(self.in_shape, self.in_shape)
+        super().__init__(image_shape, "image_shape")
 
 
-class FFT3c(LinearOperator):
+class FFT3c(_CentredFFT):
     """The unitary centred 3D DFT :func:`fft3c` as an operator; ``adjoint`` is :func:`ifft3c`.
 
     Parameters
@@ -158,18 +170,7 @@ class FFT3c(LinearOperator):
         Fixes ``in_shape``/``out_shape``; any shape works when omitted.
     """
 
+    _axes, _fwd, _inv = "(D, H, W)", staticmethod(fft3c), staticmethod(ifft3c)
+
     def __init__(self, volume_shape: tuple[int, int, int] | None = None):
-        if volume_shape is not None:
-            volume_shape = tuple(int(s) for s in volume_shape)
-            if len(volume_shape) != 3:
-                raise ValueError(f"volume_shape must be (D, H, W), got {volume_shape}")
-        super().__init__(volume_shape, volume_shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fft3c(x)
-
-    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return ifft3c(y)
-
-    def normal(self) -> LinearOperator:
-        return Identity(self.in_shape, self.in_shape)
+        super().__init__(volume_shape, "volume_shape")

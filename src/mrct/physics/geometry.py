@@ -93,6 +93,18 @@ class _Views:
         step = np.median(np.diff(a))
         return float(a[-1] - a[0] + step)
 
+    def _in_plane_axes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Detector axis ``e_u = (cos, sin)`` and ray axis ``e_r = (-sin, cos)`` of each view,
+        each (n_angles, 1, 2)."""
+        c, s = np.cos(self.angles), np.sin(self.angles)
+        return np.stack([c, s], -1)[:, None, :], np.stack([-s, c], -1)[:, None, :]
+
+
+def _ray_arrays(origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ray origins and directions broadcast to one shape, as contiguous float64 arrays."""
+    origins, dirs = np.broadcast_arrays(origins, dirs)
+    return np.ascontiguousarray(origins), np.ascontiguousarray(dirs)
+
 
 @dataclass(frozen=True, eq=False)
 class ParallelBeam(_Views):
@@ -133,13 +145,8 @@ class ParallelBeam(_Views):
 
     def rays(self) -> tuple[np.ndarray, np.ndarray]:
         """Ray origins and directions, each (n_angles, n_det, 2) float64 in mm."""
-        c, s = np.cos(self.angles), np.sin(self.angles)
-        e_u = np.stack([c, s], -1)[:, None, :]
-        e_r = np.stack([-s, c], -1)[:, None, :]
-        t = self.det_coords[None, :, None]
-        origins = t * e_u
-        dirs = np.broadcast_to(e_r, origins.shape)
-        return np.ascontiguousarray(origins), np.ascontiguousarray(dirs)
+        e_u, e_r = self._in_plane_axes()
+        return _ray_arrays(self.det_coords[None, :, None] * e_u, e_r)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,14 +236,10 @@ class FanBeam(_Views):
 
     def rays(self) -> tuple[np.ndarray, np.ndarray]:
         """Ray origins (the source) and directions (source to bin), each (n_angles, n_det, 2)."""
-        c, s = np.cos(self.angles), np.sin(self.angles)
-        e_u = np.stack([c, s], -1)[:, None, :]
-        e_r = np.stack([-s, c], -1)[:, None, :]
-        src = -self.source_distance * e_r
+        e_u, e_r = self._in_plane_axes()
         g = self.fan_angles[None, :, None]
-        dirs = np.sin(g) * e_u + np.cos(g) * e_r  # unit vectors towards each bin
-        origins = np.broadcast_to(src, dirs.shape)
-        return np.ascontiguousarray(origins), np.ascontiguousarray(dirs)
+        # from the source, unit vectors towards each bin
+        return _ray_arrays(-self.source_distance * e_r, np.sin(g) * e_u + np.cos(g) * e_r)
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,7 +32,6 @@ accuracy). Speed against finufft, sigpy and torchkbnufft: ``benchmarks/nufft.py`
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 
 import numba
@@ -41,117 +40,25 @@ import scipy.fft
 import torch
 
 from ..kernels import nufft_cpu, nufft_math
-from .autograd import apply_linear
+from ._checks import all_finite, check_trailing
 from .backend import kernel_array, torch_stream, use_cuda
+from .nufft_autograd import NUFFTFunction
+from .nufft_kernel import (
+    _es_kernel,  # noqa: F401 (imported from here by tests and trajectories)
+    _kernel_ft,
+    _Plan,
+    _smooth_size,
+    _tap_polynomials,
+    _wrap_index,
+    nufft_kernel_params,
+)
+from .nufft_toeplitz import ToeplitzNormal
 from .operator import LinearOperator
 
 __all__ = ["NUFFT", "nufft_kernel_params", "ToeplitzNormal"]
 
-_COMPLEX = (torch.complex64, torch.complex128)
 _OVERSAMPLING = 2.0
 _WIDE_GRID_BELOW = 1e-4  # eps below which complex64 data are spread onto a float64 grid
-
-
-def nufft_kernel_params(eps: float) -> tuple[int, float]:
-    """Kernel width ``w`` (cells) and shape ``beta`` for a requested relative accuracy.
-
-    With oversampling 2 the ES kernel's error is about ``1.2 * 10^-(w-1)`` at the best
-    ``beta`` (measured against the exact DFT; ``beta / w`` from 2.1 at w = 3 to 2.3 for
-    w >= 6, close to FINUFFT's choices). We take ``w = ceil(log10(1/eps)) + 1`` and one more
-    cell below eps = 2e-4, where that constant would otherwise exceed the request.
-    """
-    if not (0 < eps < 1):
-        raise ValueError(f"eps must be in (0, 1), got {eps}")
-    w = int(math.ceil(math.log10(1.0 / eps) - 1e-9)) + 1
-    if eps < 2e-4:
-        w += 1
-    w = max(2, min(w, 16))
-    beta_over_w = {2: 2.0, 3: 2.1, 4: 2.2, 5: 2.25}.get(w, 2.3)
-    return w, beta_over_w * w
-
-
-def _es_kernel(u, w, beta):
-    z = 2.0 * np.asarray(u, dtype=np.float64) / w
-    out = np.zeros_like(z)
-    inside = np.abs(z) < 1
-    out[inside] = np.exp(beta * (np.sqrt(1.0 - z[inside] ** 2) - 1.0))
-    return out
-
-
-def _tap_polynomials(w: int, beta: float) -> np.ndarray:
-    """Tap polynomials as :mod:`mrct.kernels.nufft_math` wants them: ``(n_coeffs(w), 16)``,
-    highest power first, in the centred offset ``z = 2 x - 1`` in (-1, 1]; each of the ``w``
-    taps is a least-squares fit of degree ``w + 3`` on Chebyshev nodes (zero rows on top and
-    zero columns beyond ``w`` pad the array to the kernels' fixed shape)."""
-    degree = w + 3
-    z = np.cos(np.pi * (np.arange(4 * degree) + 0.5) / (4 * degree))  # Chebyshev nodes
-    x = 0.5 + 0.5 * z
-    coeffs = np.zeros((nufft_math.n_coeffs(w), nufft_math.MAX_TAPS))
-    for i in range(w):
-        coeffs[-(degree + 1) :, i] = np.polyfit(z, _es_kernel(x + 0.5 * w - 1.0 - i, w, beta),
-                                                degree)  # fmt: skip
-    return coeffs
-
-
-def _kernel_ft(n_img: int, n_grid: int, w: int, beta: float) -> np.ndarray:
-    """``Phi(r) = int phi(u) cos(2 pi u r / n_grid) du`` for r = -n//2 .. n - n//2 - 1."""
-    x, wq = np.polynomial.legendre.leggauss(max(64, 4 * w))
-    u = 0.5 * w * x  # nodes on (-w/2, w/2)
-    phi = _es_kernel(u, w, beta) * wq * 0.5 * w
-    r = np.arange(n_img) - n_img // 2
-    return np.cos(2 * np.pi * np.outer(r, u) / n_grid) @ phi
-
-
-def _smooth_size(n: int) -> int:
-    """Smallest even number >= n whose prime factors are 2, 3 and 5."""
-    n = max(2, int(math.ceil(n)))
-    while True:
-        if n % 2 == 0:
-            m = n
-            for p in (2, 3, 5):
-                while m % p == 0:
-                    m //= p
-            if m == 1:
-                return n
-        n += 1
-
-
-def _wrap_index(H, W, n1, n2, device):
-    """Grid rows and columns ``(offset mod n)`` of the pixels of an (H, W) image."""
-    rows = (torch.arange(H, device=device) - H // 2) % n1
-    cols = (torch.arange(W, device=device) - W // 2) % n2
-    return rows[:, None], cols[None, :]
-
-
-def _stripes(n: int, w: int) -> np.ndarray:
-    """Row boundaries (n_stripes + 1,) of the spreading stripes: as many stripes as fit with
-    at least ``max(16, 2 * spread_reach(w))`` rows each (see :mod:`mrct.kernels.nufft_cpu`)."""
-    ns = max(1, n // max(16, 2 * nufft_cpu.spread_reach(w)))
-    return np.round(np.arange(ns + 1) * (n / ns)).astype(np.int64)
-
-
-class _Plan:
-    """Sorted grid coordinates of the points for one device (see :mod:`mrct.kernels.nufft_cpu`).
-
-    coords : (M, 2) float64 tensor, grid coordinates in [0, n] of the points in sorted order
-    (k = 0 at n / 2; the grid is modulated by ``(-1)^l`` to match, see ``NUFFT._consts``);
-    perm : (M,) int64 tensor, sorted point j is point ``perm[j]`` of the flattened trajectory;
-    offsets : (n_stripes + 1,) int64 numpy array, first sorted point of each row stripe;
-    bounds : (n_stripes + 1,) int64 numpy array, first grid row of each stripe.
-    """
-
-    def __init__(self, k: torch.Tensor, grid_shape, width: int, device):
-        n1, n2 = grid_shape
-        k = k.detach().reshape(-1, 2).to(torch.float64).cpu().numpy()
-        u = np.mod(k / (2 * np.pi) + 0.5, 1.0) * np.array([n1, n2], dtype=np.float64)
-        bounds = _stripes(n1, width)
-        stripe = np.clip(np.searchsorted(bounds, u[:, 0], side="right") - 1, 0, len(bounds) - 2)
-        cbin = np.minimum(u[:, 1] // 16, n2 // 16 + 1).astype(np.int64)
-        perm = np.argsort(stripe * (n2 // 16 + 2) + cbin, kind="stable")
-        self.offsets = np.searchsorted(stripe[perm], np.arange(len(bounds))).astype(np.int64)
-        self.bounds = bounds
-        self.coords = torch.from_numpy(np.ascontiguousarray(u[perm])).to(device)
-        self.perm = torch.from_numpy(perm.astype(np.int64)).to(device)
 
 
 class NUFFT(LinearOperator):
@@ -298,15 +205,19 @@ class NUFFT(LinearOperator):
                 t = t.to(torch.complex128 if t.dtype == torch.float64 else torch.complex64)
             else:
                 raise TypeError(f"{name} must be complex64 or complex128 ({what}), got {t.dtype}")
-        n = len(trailing)
-        if t.ndim < n or tuple(t.shape[-n:]) != tuple(trailing):
-            raise ValueError(
-                f"{name} must have shape (..., {', '.join(map(str, trailing))}) ({what}), "
-                f"got {tuple(t.shape)}"
-            )
-        if not _all_finite(t):
+        check_trailing(t, trailing, name, what)
+        if not all_finite(t):
             raise ValueError(f"{name} contains NaN or Inf")
         return t
+
+    def _batched(self, t, n_trailing: int, shape):
+        """``t`` as a contiguous ``(B, *shape)`` tensor with its conjugation resolved, its
+        batch dimensions (all but the last ``n_trailing``), and the real dtype of its
+        precision with the constants (:meth:`_consts`) in it on its device."""
+        lead = t.shape[: t.ndim - n_trailing]
+        tb = torch.resolve_conj(t).reshape((-1,) + tuple(shape)).contiguous()
+        real = torch.float64 if t.dtype == torch.complex128 else torch.float32
+        return lead, tb, real, self._consts(t.device, real)
 
     @contextlib.contextmanager
     def _grid_buffer(self, shape, dtype):
@@ -332,11 +243,8 @@ class NUFFT(LinearOperator):
     def _type2(self, x: torch.Tensor) -> torch.Tensor:
         H, W = self.image_shape
         n1, n2 = self.grid_shape
-        lead = x.shape[:-2]
-        xb = torch.resolve_conj(x).reshape(-1, H, W).contiguous()
+        lead, xb, real, c = self._batched(x, 2, (H, W))
         B = xb.shape[0]
-        real = torch.float64 if x.dtype == torch.complex128 else torch.float32
-        c = self._consts(x.device, real)
         plan = self._plan(x.device)
         kern, kw, on_gpu = self._kern(x)
         if on_gpu:
@@ -365,12 +273,8 @@ class NUFFT(LinearOperator):
     def _type1(self, y: torch.Tensor) -> torch.Tensor:
         H, W = self.image_shape
         n1, n2 = self.grid_shape
-        nd = len(self.out_shape)
-        lead = y.shape[: y.ndim - nd]
-        yb = torch.resolve_conj(y).reshape(-1, self.n_points).contiguous()
+        lead, yb, real, c = self._batched(y, len(self.out_shape), (self.n_points,))
         B = yb.shape[0]
-        real = torch.float64 if y.dtype == torch.complex128 else torch.float32
-        c = self._consts(y.device, real)
         plan = self._plan(y.device)
         kern, kw, on_gpu = self._kern(y)
         vals = torch.view_as_real(yb)
@@ -414,12 +318,12 @@ class NUFFT(LinearOperator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Type 2: images ``(..., H, W)`` -> samples ``(..., *traj.shape[:-1])``."""
         x = self._check(x, self.image_shape, "x", "an image")
-        return _NUFFTFunction.apply(x, self.traj, self, True)
+        return NUFFTFunction.apply(x, self.traj, self, True)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """Type 1: samples ``(..., *traj.shape[:-1])`` -> images ``(..., H, W)``."""
         y = self._check(y, self.out_shape, "y", "k-space samples")
-        return _NUFFTFunction.apply(y, self.traj, self, False)
+        return NUFFTFunction.apply(y, self.traj, self, False)
 
     def normal(self, weights=None) -> ToeplitzNormal:
         """Fast ``F^H diag(weights) F`` by Toeplitz embedding (one FFT pair of size 2H x 2W)."""
@@ -441,12 +345,8 @@ class NUFFT(LinearOperator):
         is_real = not v.is_complex()
         v = self._check(v.detach().cpu(), self.out_shape, "values", "k-space samples")
         n1, n2 = self.grid_shape
-        nd = len(self.out_shape)
-        lead = v.shape[: v.ndim - nd]
-        vb = torch.resolve_conj(v).reshape(-1, self.n_points).contiguous()
+        lead, vb, real, c = self._batched(v, len(self.out_shape), (self.n_points,))
         B = vb.shape[0]
-        real = torch.float64 if v.dtype == torch.complex128 else torch.float32
-        c = self._consts(torch.device("cpu"), real)
         plan = self._plan(torch.device("cpu"))
         coords, perm, coeffs = plan.coords.numpy(), plan.perm.numpy(), c["coeffs_t"].numpy()
         grid = np.empty((B, n1, 2 * n2), dtype=vb.numpy().real.dtype)
@@ -458,103 +358,3 @@ class NUFFT(LinearOperator):
                             torch.view_as_real(out).numpy(), 8 * nt)  # fmt: skip
         out = out.reshape(lead + self.out_shape)
         return out.real.contiguous() if is_real else out
-
-
-def _all_finite(t: torch.Tensor) -> bool:
-    """No NaN or Inf in ``t`` (complex): a parallel Numba scan on the CPU, torch on the GPU."""
-    if t.is_cuda or t.numel() < 4096:
-        return bool(torch.isfinite(torch.view_as_real(t)).all())
-    flat = torch.view_as_real(torch.resolve_conj(t)).reshape(-1)
-    return nufft_cpu.count_nonfinite(flat.detach().numpy()) == 0
-
-
-class _NUFFTFunction(torch.autograd.Function):
-    """Autograd of type 2 (``forward=True``) or type 1 w.r.t. the data and the trajectory."""
-
-    @staticmethod
-    def forward(ctx, z, traj, op, forward):
-        ctx.op, ctx.forward_dir = op, forward
-        ctx.save_for_backward(z)
-        return op._type2(z) if forward else op._type1(z)
-
-    @staticmethod
-    def backward(ctx, g):
-        (z,) = ctx.saved_tensors
-        op, fwd = ctx.op, ctx.forward_dir
-        g = g.contiguous()
-        gz = gt = None
-        if ctx.needs_input_grad[0]:
-            # the backward of a linear map is its adjoint (itself differentiable)
-            gz = op.adjoint(g) if fwd else op(g)
-        if ctx.needs_input_grad[1]:
-            ri, rj = op._offsets(z.device, z.real.dtype)
-            if fwd:
-                # d f_j / d k_{j,d} = F[-i r_d x](k_j); grad = Re(conj(g) * that), summed over batch
-                parts = [op._type2(-1j * r * z) for r in (ri, rj)]
-                gj = [(g.conj() * p).real for p in parts]
-            else:
-                # d x[r] / d k_{j,d} = i r_d y_j e^{i k_j r}; grad = Re(i y_j conj(F[r_d G](k_j)))
-                parts = [op._type2(r * g) for r in (ri, rj)]
-                gj = [(1j * z * p.conj()).real for p in parts]
-            nd = len(op.out_shape)
-            gj = [p.reshape((-1,) + op.out_shape).sum(0) for p in gj]
-            gt = torch.stack(gj, -1).to(op.traj.dtype).to(op.traj.device)
-            del nd
-        return gz, gt, None, None
-
-
-class ToeplitzNormal(LinearOperator):
-    """``F^H diag(w) F`` of a :class:`NUFFT` as a convolution, evaluated by FFTs of size 2N.
-
-    The kernel ``T(d) = sum_j w_j exp(i k_j . d)`` for offsets ``|d| < N`` is one adjoint
-    NUFFT on a (2H, 2W) grid (Wajer & Pruessmann 2001; Fessler et al., IEEE TSP 2005).
-    """
-
-    def __init__(self, op: NUFFT, weights=None):
-        super().__init__(op.image_shape, op.image_shape)
-        H, W = op.image_shape
-        big = NUFFT(op.traj.detach(), (2 * H, 2 * W), eps=op.eps, backend=op.backend)
-        w = torch.ones(op.out_shape, dtype=torch.complex128)
-        if weights is not None:
-            w = w * torch.as_tensor(weights).to(torch.complex128).cpu()
-        kern = big._type1(w)  # offsets -H .. H-1 at indices 0 .. 2H-1
-        kern = torch.roll(kern, shifts=(-H, -W), dims=(-2, -1))
-        self.register_buffer("kernel_ft", torch.fft.fft2(kern))
-        self.op = op
-        self._cache: dict = {}
-
-    def _kft(self, device, dtype, conj: bool):
-        k = self.kernel_ft
-        key = (device.type, device.index, dtype, conj, k.data_ptr())
-        if self._cache.get("key") != key:
-            kk = k.to(device=device, dtype=dtype)
-            self._cache = {"key": key, "kft": kk.conj().resolve_conj() if conj else kk}
-        return self._cache["kft"]
-
-    def _apply(self, x, conj: bool = False):
-        H, W = self.op.image_shape
-        kft = self._kft(x.device, x.dtype, conj)
-        if x.is_cuda:
-            spec = torch.fft.fft2(x, s=(2 * H, 2 * W))
-            return torch.fft.ifft2(spec * kft)[..., :H, :W]
-        # CPU: scipy.fft (pocketfft, numba's thread count) is several times faster than
-        # torch.fft for these sizes and leaves torch's thread pool idle. Pruned 2D FFTs: the
-        # zero-padded rows H..2H-1 need no row transform, and only rows < H and columns < W
-        # of the result are kept, so 3 instead of 4 sets of N one-dimensional transforms run
-        # each way (~20% faster at 256 x 256).
-        nt = numba.get_num_threads()
-        xb = torch.resolve_conj(x).reshape(-1, H, W).numpy()
-        spec = scipy.fft.fft(xb, n=2 * W, axis=-1, workers=nt)
-        spec = scipy.fft.fft(spec, n=2 * H, axis=-2, workers=nt, overwrite_x=True)
-        spec *= kft.numpy()
-        spec = scipy.fft.ifft(spec, axis=-2, workers=nt, overwrite_x=True)[:, :H, :]
-        res = scipy.fft.ifft(spec, axis=-1, workers=nt)[:, :, :W]
-        return torch.from_numpy(np.ascontiguousarray(res)).reshape(x.shape)
-
-    def forward(self, x):
-        x = self.op._check(x, self.op.image_shape, "x", "an image")
-        return apply_linear(x, self._apply, lambda g: self._apply(g, conj=True))
-
-    def adjoint(self, x):
-        x = self.op._check(x, self.op.image_shape, "x", "an image")
-        return apply_linear(x, lambda g: self._apply(g, conj=True), self._apply)

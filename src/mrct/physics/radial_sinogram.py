@@ -24,8 +24,8 @@ from .geometry import ParallelBeam
 __all__ = ["radial_to_sinogram", "sinogram_to_radial"]
 
 
-def _phase(n: int, angles: np.ndarray, image_shape, device, dtype) -> torch.Tensor:
-    """Phase (n_spokes, n) that moves NUFFT samples to the CT conventions.
+def radial_phase(n: int, angles: np.ndarray, image_shape) -> np.ndarray:
+    """Phase (n_spokes, n), complex128, that moves NUFFT samples to the CT conventions.
 
     Two half-pixel shifts: detector bins are centred at ``(n - 1) / 2`` (the inverse DFT gives
     ``n // 2``), and the NUFFT's pixel offsets are taken from index ``N // 2`` while CT world
@@ -38,8 +38,11 @@ def _phase(n: int, angles: np.ndarray, image_shape, device, dtype) -> torch.Tens
     dy, dx = H // 2 - (H - 1) / 2, W // 2 - (W - 1) / 2
     k_row = -np.sin(angles)[:, None] * omega[None, :]
     k_col = np.cos(angles)[:, None] * omega[None, :]
-    ph = omega[None, :] * det_shift - (k_row * dy + k_col * dx)
-    return torch.as_tensor(np.exp(1j * ph), device=device).to(dtype)
+    return np.exp(1j * (omega[None, :] * det_shift - (k_row * dy + k_col * dx)))
+
+
+def _phase(n: int, angles: np.ndarray, image_shape, device, dtype) -> torch.Tensor:
+    return torch.as_tensor(radial_phase(n, angles, image_shape), device=device).to(dtype)
 
 
 def radial_to_sinogram(kspace: torch.Tensor, angles, image_shape, pixel_size: float = 1.0):

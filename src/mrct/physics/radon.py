@@ -14,44 +14,21 @@ attenuation image in mm^-1 gives unitless projections, and ``A.fbp(A(x))`` repro
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from ..kernels import radon_cpu
+from ._checks import check_real, flatten_batch
 from .autograd import apply_linear
-from .backend import kernel_array, torch_stream, use_cuda
-from .fbp_filters import apply_filter, filter_numpy, parker_weights, ramp_kernel_fft
+from .backend import device_arrays, kernel_array, torch_stream, use_cuda
 from .geometry import ConeBeam, FanBeam, ParallelBeam
 from .operator import LinearOperator
+from .radon_fbp import FBPMixin
 
 __all__ = ["Radon"]
 
-_FLOATS = (torch.float32, torch.float64)
 
-
-def _angular_weights(angles: np.ndarray, period: float) -> np.ndarray:
-    """Quadrature weights of view angles on a circle of length ``period``.
-
-    Each view gets half the gap to its neighbours (angles taken modulo ``period``), so
-    uneven or partial subsets (``subsample(k)`` with k not dividing the view count) and views
-    repeated a period apart are weighted correctly; equal spacing gives ``period / n``.
-    """
-    a = np.mod(angles, period)
-    order = np.argsort(a, kind="stable")
-    s = a[order]
-    gaps = np.diff(np.concatenate([s, s[:1] + period]))  # gap to the next view, circularly
-    w_sorted = 0.5 * (gaps + np.roll(gaps, 1))
-    w = np.empty_like(w_sorted)
-    w[order] = w_sorted
-    return w
-
-
-_FILTER_CHUNK_BYTES = 256 * 2**20  # FDK: FFT temporaries per filtered chunk of views
-
-
-class Radon(LinearOperator):
+class Radon(FBPMixin, LinearOperator):
     """X-ray transform for parallel, fan and cone-beam geometries.
 
     Parameters
@@ -130,16 +107,7 @@ class Radon(LinearOperator):
 
     def _geo_for(self, t: torch.Tensor):
         """Geometry arrays for the kernels: numpy on the CPU, device arrays on the GPU."""
-        key = (t.device.type, t.device.index)
-        if key not in self._geo_dev:
-            if t.is_cuda:
-                from numba import cuda
-
-                tensors = [torch.as_tensor(a, device=t.device) for a in self._geo_np]
-                self._geo_dev[key] = (tensors, [cuda.as_cuda_array(x) for x in tensors])
-            else:
-                self._geo_dev[key] = (None, list(self._geo_np))
-        return self._geo_dev[key][1]
+        return device_arrays(self._geo_dev, t, self._geo_np)
 
     def _fan_params(self):
         """(mode, source distance, source-detector distance): mode 0 parallel, 1 flat, 2 arc."""
@@ -180,33 +148,19 @@ class Radon(LinearOperator):
     _stream = staticmethod(torch_stream)
 
     def _check(self, t, trailing, what, name):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dtype not in _FLOATS:
-            raise TypeError(f"{name} must be float32 or float64 ({what}), got {t.dtype}")
-        n = len(trailing)
-        if t.ndim < n or tuple(t.shape[-n:]) != tuple(trailing):
-            raise ValueError(
-                f"{name} must have shape (..., {', '.join(map(str, trailing))}) ({what}), "
-                f"got {tuple(t.shape)}"
-            )
-        if self.check_finite and not self._all_finite(t):
-            raise ValueError(f"{name} contains NaN or Inf")
+        check_real(t, trailing, name, what, self.check_finite)
 
     @staticmethod
-    def _all_finite(t: torch.Tensor) -> bool:
-        # CPU tensors: a Numba loop, so that no torch op wakes torch's OpenMP pool between
-        # Numba kernels (see mrct.kernels.__init__)
-        if t.device.type == "cpu" and t.is_contiguous():
-            from ..kernels import nufft_cpu
+    def _flat(t, n_trailing):
+        return flatten_batch(t, n_trailing)
 
-            return nufft_cpu.count_nonfinite(t.detach().reshape(-1).numpy()) == 0
-        return bool(torch.isfinite(t).all())
+    def _kern(self, t):
+        """The kernel module for ``t`` (CUDA or CPU) and its keyword arguments."""
+        if self._use_cuda(t):
+            from ..kernels import radon_cuda
 
-    def _flat(self, t, n_trailing):
-        lead = t.shape[: t.ndim - n_trailing]
-        flat = t.reshape((-1,) + tuple(t.shape[t.ndim - n_trailing :])).contiguous()
-        return lead, flat
+            return radon_cuda, {"stream": self._stream(t)}
+        return radon_cpu, {}
 
     # -- raw (no autograd) kernels ------------------------------------------------------------
     def _forward_raw(self, x: torch.Tensor) -> torch.Tensor:
@@ -216,12 +170,7 @@ class Radon(LinearOperator):
         if xf.shape[0] == 0:
             return out.reshape(lead + self.geometry.proj_shape)
         geo = self._geo_for(x)
-        if self._use_cuda(x):
-            from ..kernels import radon_cuda as kern
-
-            kw = {"stream": self._stream(x)}
-        else:
-            kern, kw = radon_cpu, {}
+        kern, kw = self._kern(x)
         xa, oa = self._arrays(xf), self._arrays(out)
         if self._is3d:
             kern.forward_cone(xa, *geo, self.pixel_size, self.slice_thickness, oa, **kw)
@@ -241,12 +190,7 @@ class Radon(LinearOperator):
         if yf.shape[0] == 0:
             return out.reshape(lead + self.image_shape)
         geo = self._geo_for(y)
-        if use_cuda:
-            from ..kernels import radon_cuda as kern
-
-            kw = {"stream": self._stream(y)}
-        else:
-            kern, kw = radon_cpu, {}
+        kern, kw = self._kern(y)
         ya, oa = self._arrays(yf), self._arrays(out)
         if self._is3d:
             kern.adjoint_cone(ya, *geo, self.pixel_size, self.slice_thickness, oa, **kw)
@@ -323,213 +267,3 @@ class Radon(LinearOperator):
             return self._fbp_fan(y, filter, frequency_scaling, short_scan)
         with torch.no_grad():
             return self._fdk(y, filter, frequency_scaling, short_scan)
-
-    def _view_trig(self, weights, ref):
-        g = self.geometry
-        arrs = [np.cos(g.angles), np.sin(g.angles), np.asarray(weights, dtype=np.float64)]
-        if self._use_cuda(ref) and ref.is_cuda:
-            from numba import cuda
-
-            ts = [torch.as_tensor(a, device=ref.device) for a in arrs]
-            return ts, [cuda.as_cuda_array(t) for t in ts]
-        return None, [np.ascontiguousarray(a) for a in arrs]
-
-    def _backproject(self, q, weights, mode, rs, rsd):
-        """Pixel-driven FBP backprojection with autograd (its backward is the exact transpose)."""
-        args = (weights, mode, rs, rsd)
-        return apply_linear(
-            q,
-            lambda t: self._backproject_raw(t, *args),
-            lambda t: self._backproject_t_raw(t, *args),
-        )
-
-    def _bp_kernel(self, t):
-        if self._use_cuda(t):
-            from ..kernels import radon_cuda as kern
-
-            return kern, {"stream": self._stream(t)}
-        return radon_cpu, {}
-
-    def _backproject_raw(self, q, weights, mode, rs, rsd):
-        g = self.geometry
-        if mode == 0 and not self._use_cuda(q):
-            return self._backproject_parallel_cpu(q, weights)
-        if mode == 1 and not self._use_cuda(q):
-            return self._backproject_flat_cpu(q, weights, rs, rsd)
-        lead, qf = self._flat(q, 2)
-        out = torch.empty((qf.shape[0],) + self.image_shape, dtype=q.dtype, device=q.device)
-        keep, (c, s, w) = self._view_trig(weights, q)
-        kern, kw = self._bp_kernel(q)
-        kern.backproject_fbp_2d(self._arrays(qf), c, s, w, mode, rs, rsd, g.det_spacing,
-                                self.pixel_size, self._arrays(out), **kw)  # fmt: skip
-        return out.reshape(lead + self.image_shape)
-
-    def _backproject_t_raw(self, img, weights, mode, rs, rsd):
-        g = self.geometry
-        lead, xf = self._flat(img, 2)
-        out = torch.zeros((xf.shape[0],) + g.proj_shape, dtype=img.dtype, device=img.device)
-        keep, (c, s, w) = self._view_trig(weights, img)
-        kern, kw = self._bp_kernel(img)
-        kern.backproject_fbp_2d_transpose(self._arrays(xf), c, s, w, mode, rs, rsd,
-                                          g.det_spacing, self.pixel_size, self._arrays(out),
-                                          **kw)  # fmt: skip
-        return out.reshape(lead + g.proj_shape)
-
-    def _numpy_path(self, y: torch.Tensor) -> bool:
-        """CPU FBP without torch ops (scipy.fft filtering, Numba backprojection) when no
-        gradient is needed: keeps torch's OpenMP pool asleep (see filter_numpy)."""
-        return not self._use_cuda(y) and not (torch.is_grad_enabled() and y.requires_grad)
-
-    def _response(self, *key):
-        """Ramp filter response, cached per (n_det, spacing, filter, arc spacing, cut-off)."""
-        cache = self.__dict__.setdefault("_responses", {})
-        if key not in cache:
-            n, sp, filt, arc, fs = key
-            cache[key] = ramp_kernel_fft(n, sp, filt, arc_spacing=arc, frequency_scaling=fs)
-        return cache[key]
-
-    def _fbp_parallel(self, y, filter, fs):
-        g = self.geometry
-        resp = self._response(g.n_det, g.det_spacing, filter, None, fs)
-        weights = _angular_weights(g.angles, math.pi)
-        if self._numpy_path(y):
-            import numba
-
-            lead, yf = self._flat(y, 2)
-            qp = filter_numpy(yf.detach().numpy(), resp, pad=2, workers=numba.get_num_threads())
-            return self._backproject_parallel_np(qp, weights).reshape(lead + self.image_shape)
-        q = apply_filter(y, resp)
-        return self._backproject(q, weights, 0, 0.0, 0.0)
-
-    def _backproject_parallel_cpu(self, q, weights):
-        """CPU fast path of the parallel-beam FBP backprojection (same values as mode 0)."""
-        lead, qf = self._flat(q, 2)
-        qp = torch.nn.functional.pad(qf, (2, 2))  # zeros around each view: no bounds checks
-        return self._backproject_parallel_np(qp.numpy(), weights).reshape(lead + self.image_shape)
-
-    def _backproject_parallel_np(self, qp, weights):
-        """:func:`radon_cpu.backproject_parallel_2d` of padded filtered views ``qp``
-        (B, V, N + 4) numpy; returns a (B, H, W) tensor."""
-        g = self.geometry
-        H, W = self.image_shape
-        out = torch.empty((qp.shape[0], H, W), dtype=torch.from_numpy(qp[:0]).dtype)
-        c, s = np.cos(g.angles), np.sin(g.angles)
-        ps, du = self.pixel_size, g.det_spacing
-        # pixel (i, j) at (x0 + j ps, y0 - i ps) reads padded bin (x c + y s) / du + cu + 2
-        x0, y0 = -(W - 1) * 0.5 * ps, (H - 1) * 0.5 * ps
-        a = (x0 * c + y0 * s) / du + (g.n_det - 1) * 0.5 + 2.0
-        dt = qp.dtype
-        arrs = [np.ascontiguousarray(v, dtype=dt) for v in (a, ps * c / du, -ps * s / du, weights)]
-        idx = np.arange(max(H, W), dtype=dt)
-        radon_cpu.backproject_parallel_2d(qp, *arrs, idx, out.numpy())
-        return out
-
-    def _backproject_flat_cpu(self, q, weights, rs, rsd):
-        """CPU fast path of the flat-detector fan-beam backprojection (same values as mode 1)."""
-        lead, qf = self._flat(q, 2)
-        qp = torch.nn.functional.pad(qf, (2, 2))
-        return self._backproject_flat_np(qp.numpy(), weights, rs, rsd).reshape(
-            lead + self.image_shape
-        )
-
-    def _backproject_flat_np(self, qp, weights, rs, rsd):
-        """:func:`radon_cpu.backproject_flat_2d` of padded filtered views ``qp`` (B, V, N + 4)
-        numpy; returns a (B, H, W) tensor."""
-        g = self.geometry
-        out = torch.empty((qp.shape[0],) + self.image_shape, dtype=torch.from_numpy(qp[:0]).dtype)
-        c, s = np.cos(g.angles), np.sin(g.angles)
-        w = np.ascontiguousarray(weights, dtype=np.float64)
-        idx = np.arange(self.image_shape[1], dtype=qp.dtype)
-        radon_cpu.backproject_flat_2d(qp, c, s, w, float(rs), float(rsd), float(g.det_spacing),
-                                      float(self.pixel_size), idx, out.numpy())  # fmt: skip
-        return out
-
-    def _redundancy(self, short_scan, fan_half_angle):
-        g = self.geometry
-        cover = g.angular_coverage()
-        if short_scan is None:
-            short_scan = cover < 2 * math.pi - 1e-6
-        if not short_scan:
-            if cover < 2 * math.pi - 1e-6:
-                raise ValueError(
-                    f"full-scan reconstruction needs 2 pi of views; got {cover:.4f} rad"
-                )
-            return False, _angular_weights(g.angles, 2 * math.pi) / 2
-        need = math.pi + 2 * fan_half_angle
-        if cover < need - 1e-3 * need - np.median(np.diff(np.sort(g.angles))):
-            raise ValueError(
-                f"the views cover {cover:.4f} rad; a short scan needs pi + 2 * fan half-angle "
-                f"= {need:.4f} rad (see FanBeam.short_scan)"
-            )
-        a = np.sort(g.angles)
-        d = np.diff(a)
-        w = np.empty_like(a)  # trapezoidal quadrature in beta
-        w[0], w[-1] = d[0] / 2, d[-1] / 2
-        w[1:-1] = (d[:-1] + d[1:]) / 2
-        order = np.argsort(np.argsort(g.angles))
-        return True, w[order]
-
-    def _fbp_fan(self, y, filter, fs, short_scan):
-        g = self.geometry
-        rs, rsd = g.source_distance, g.source_detector_distance
-        short, view_w = self._redundancy(short_scan, g.fan_half_angle)
-        if g.detector == "flat":
-            s = g.det_coords * rs / rsd  # iso-plane coordinates
-            pre = rs / np.sqrt(rs**2 + s**2)
-            resp = self._response(g.n_det, g.det_spacing * rs / rsd, filter, None, fs)
-            mode = 1
-        else:
-            gam = g.fan_angles
-            pre = rs * np.cos(gam)
-            alpha = g.det_spacing / rsd
-            resp = self._response(g.n_det, alpha, filter, alpha, fs)
-            mode = 2
-        if short:
-            pre = pre[None, :] * parker_weights(g.angles, g.fan_angles, g.fan_half_angle)
-        if mode == 1 and self._numpy_path(y):
-            import numba
-
-            lead, yf = self._flat(y, 2)
-            qp = filter_numpy(yf.detach().numpy(), resp, pad=2, workers=numba.get_num_threads(),
-                              pre=pre)  # fmt: skip
-            out = self._backproject_flat_np(qp, view_w, rs, rsd)
-            return out.reshape(lead + self.image_shape)
-        yw = y * torch.as_tensor(pre, dtype=y.dtype, device=y.device)
-        q = apply_filter(yw, resp)
-        return self._backproject(q, view_w, mode, rs, rsd)
-
-    def _fdk(self, y, filter, fs, short_scan):
-        g = self.geometry
-        if short_scan:
-            raise NotImplementedError("FDK is implemented for full circular scans only")
-        rs, rsd = g.source_distance, g.source_detector_distance
-        _, view_w = self._redundancy(False, 0.0)
-        dv, du = g.det_spacing
-        rows, cols = g.det_shape
-        u = (np.arange(cols) - (cols - 1) / 2) * du * rs / rsd
-        v = (np.arange(rows) - (rows - 1) / 2) * dv * rs / rsd
-        pre = rs / np.sqrt(rs**2 + u[None, :] ** 2 + v[:, None] ** 2)
-        pre = torch.as_tensor(pre, dtype=y.dtype, device=y.device)
-        resp = ramp_kernel_fft(cols, du * rs / rsd, filter, frequency_scaling=fs)
-        lead, yf = self._flat(y, 3)
-        # filter a few views at a time into one output array: the padded FFT of all views at
-        # once would hold ~5x the projections (512^3 / 720 x 768^2: 17 GB instead of 4 GB)
-        q = qf = torch.empty_like(yf)
-        per_view = rows * 2 * (resp.shape[0] - 1) * 16  # bytes of one view's FFT temporaries
-        step = max(1, min(_FILTER_CHUNK_BYTES, yf.nbytes // 4) // per_view)
-        for b in range(yf.shape[0]):
-            for v0 in range(0, yf.shape[1], step):
-                sl = (b, slice(v0, v0 + step))
-                qf[sl] = apply_filter(yf[sl] * pre, resp)
-        use_cuda = self._use_cuda(q)
-        out = torch.empty((qf.shape[0],) + self.image_shape, dtype=q.dtype, device=q.device)
-        keep, (c, s, w) = self._view_trig(view_w, q)
-        if use_cuda:
-            from ..kernels import radon_cuda as kern
-
-            kw = {"stream": self._stream(q)}
-        else:
-            kern, kw = radon_cpu, {}
-        kern.backproject_fdk(self._arrays(qf), c, s, w, rs, rsd, du, dv, self.pixel_size,
-                             self.slice_thickness, self._arrays(out), **kw)  # fmt: skip
-        return out.reshape(lead + self.image_shape)

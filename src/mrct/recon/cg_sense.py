@@ -17,13 +17,12 @@ monotonically (it minimises ``f`` over growing Krylov subspaces).
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable
 
 import torch
 
 from ..physics import LinearOperator
-from .iterative import check_iter_args, check_nonneg, check_problem, run_solver, safe_div
+from .iterative import Problem, check_nonneg, iterative_solver, safe_div
 
 __all__ = ["cg_sense"]
 
@@ -35,20 +34,14 @@ def _accepts_weights(A) -> bool:
         return False
 
 
-@torch.no_grad()
+@iterative_solver("CG-SENSE", n_iter=50, tol=1e-6)
 def cg_sense(
-    A: LinearOperator,
-    y: torch.Tensor,
-    x0: torch.Tensor | None = None,
-    n_iter: int = 50,
-    tol: float = 1e-6,
+    P: Problem,
+    tol: float,
     *,
     lam: float = 0.0,
     weights: torch.Tensor | None = None,
     normal: LinearOperator | Callable | None = None,
-    callback: Callable | None = None,
-    progress: bool = False,
-    return_history: bool = False,
 ):
     """CG-SENSE for ``min_x 1/2 ||A x - y||_W^2 + lam/2 ||x||^2``.
 
@@ -73,8 +66,7 @@ def cg_sense(
         ``A^H W A`` itself (without ``lam``). Default: ``A.normal(weights)`` when the
         operator's ``normal`` takes weights (NUFFT-based: Toeplitz), ``A.normal()`` when
         ``weights`` is ``None``, else ``A^H (W (A x))`` applied as two calls.
-    callback, progress, return_history
-        As for :func:`mrct.recon.sirt`.
+    callback, progress, return_history : as for :func:`mrct.recon.sirt`
 
     Returns
     -------
@@ -86,11 +78,8 @@ def cg_sense(
         kernel, it is the value of the quadratic model that CG minimises); ``residual`` is
         ``||r|| / ||A^H W y||``.
     """
-    t_start = time.perf_counter()
-    n_iter, tol = check_iter_args(n_iter, tol, callback)
     lam = check_nonneg("lam", lam)
-    P = check_problem(A, y, x0, name="cg_sense")
-    x, y = P.x0, P.y
+    A, x, y = P.A, P.x0, P.y
     if weights is not None:
         w = torch.as_tensor(weights, device=y.device)
         if w.is_complex() or not w.is_floating_point():
@@ -156,6 +145,4 @@ def cg_sense(
         rs = rs_new
         return state()
 
-    return run_solver("CG-SENSE", state(), step, n_iter=n_iter, callback=callback,
-                      progress=progress, t_start=t_start, return_history=return_history,
-                      info={"lam": lam, "weighted": w is not None})  # fmt: skip
+    return state(), step, {"lam": lam, "weighted": w is not None}

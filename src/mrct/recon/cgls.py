@@ -14,37 +14,16 @@ monotonically; on noisy data the iterates semi-converge, so stop early (``n_iter
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import torch
 
-from ..physics import LinearOperator
-from .iterative import (
-    check_discrepancy,
-    check_iter_args,
-    check_nonneg,
-    check_problem,
-    run_solver,
-    safe_div,
-)
+from .iterative import Problem, check_discrepancy, check_nonneg, iterative_solver, safe_div
 
 __all__ = ["cgls"]
 
 
-@torch.no_grad()
+@iterative_solver("CGLS", n_iter=100, tol=1e-6)
 def cgls(
-    A: LinearOperator,
-    y: torch.Tensor,
-    x0: torch.Tensor | None = None,
-    n_iter: int = 100,
-    tol: float = 1e-6,
-    *,
-    lam: float = 0.0,
-    discrepancy: float | torch.Tensor | None = None,
-    callback: Callable | None = None,
-    progress: bool = False,
-    return_history: bool = False,
+    P: Problem, tol: float, *, lam: float = 0.0, discrepancy: float | torch.Tensor | None = None
 ):
     """CGLS for ``min_x 1/2 ||A x - y||^2 + lam/2 ||x||^2``.
 
@@ -66,8 +45,7 @@ def cgls(
         Tikhonov damping.
     discrepancy : float or Tensor (*batch), optional
         Discrepancy principle: stop an item once ``||y - A x||_2 <= discrepancy``.
-    callback, progress, return_history
-        As for :func:`mrct.recon.sirt`.
+    callback, progress, return_history : as for :func:`mrct.recon.sirt`
 
     Returns
     -------
@@ -75,16 +53,13 @@ def cgls(
     history : History, only with ``return_history=True``
         ``objective`` is ``f(x)``; ``residual`` the relative normal-equation residual.
     """
-    t_start = time.perf_counter()
-    n_iter, tol = check_iter_args(n_iter, tol, callback)
     lam = check_nonneg("lam", lam)
-    P = check_problem(A, y, x0, name="cgls")
-    x, y = P.x0, P.y
+    A, x, y = P.A, P.x0, P.y
     disc = check_discrepancy(discrepancy, P.batch, y.device)
     tiny = torch.finfo(x.real.dtype).tiny
     b_norm = P.norm2_x(P.aty).sqrt().clamp_min(tiny)
 
-    zero_start = x0 is None
+    zero_start = not bool(x.any())
     r = y.clone() if zero_start else y - A(x)
     s = P.aty.clone() if zero_start else A.adjoint(r)
     if lam > 0:
@@ -122,6 +97,4 @@ def cgls(
         gamma = gamma_new
         return state()
 
-    return run_solver("CGLS", state(), step, n_iter=n_iter, callback=callback,
-                      progress=progress, t_start=t_start, return_history=return_history,
-                      info={"lam": lam})  # fmt: skip
+    return state(), step, {"lam": lam}

@@ -23,6 +23,8 @@ Stopping rules (whichever comes first): ``n_iter`` iterations; the solver's own 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 import time
@@ -34,7 +36,7 @@ from tqdm.auto import tqdm
 
 from ..physics import LinearOperator
 
-__all__ = ["History", "run_solver"]
+__all__ = ["History", "iterative_solver", "run_solver"]
 
 
 @dataclass
@@ -316,6 +318,57 @@ def run_solver(name: str, start, step: Callable, *, n_iter: int, callback: Calla
                 rec.stop(reason)
                 break
     return rec.finish(x, return_history, info() if callable(info) else info)
+
+
+def iterative_solver(name: str, *, n_iter: int, tol: float):
+    """Decorator: a solver of the common contract (module docstring) from its set-up.
+
+    The decorated ``setup(P, tol, **options)`` gets the checked :class:`Problem`
+    (``check_problem(A, y, x0, name=setup.__name__)``) and the checked ``tol``, and returns
+    ``(start, step, info)`` for :func:`run_solver`. The solver is
+    ``solver(A, y, x0=None, n_iter=n_iter, tol=tol, *, **options, callback=None,
+    progress=False, return_history=False)``, runs under :func:`torch.no_grad` and keeps the
+    set-up's name and docstring; its signature lists the options of ``setup``.
+    """
+    default_n_iter, default_tol = n_iter, tol
+
+    def decorate(setup):
+        @functools.wraps(setup)
+        def solver(A, y, x0=None, n_iter=default_n_iter, tol=default_tol, *, callback=None,
+                   progress=False, return_history=False, **options):  # fmt: skip
+            t_start = time.perf_counter()
+            n_iter, tol = check_iter_args(n_iter, tol, callback)
+            with torch.no_grad():
+                P = check_problem(A, y, x0, name=setup.__name__)
+                start, step, info = setup(P, tol, **options)
+                return run_solver(name, start, step, n_iter=n_iter, callback=callback,
+                                  progress=progress, t_start=t_start,
+                                  return_history=return_history, info=info)  # fmt: skip
+
+        solver.__signature__ = _solver_signature(setup, default_n_iter, default_tol)
+        return solver
+
+    return decorate
+
+
+def _solver_signature(setup, n_iter: int, tol: float) -> inspect.Signature:
+    """The public signature: the common parameters around the set-up's own options."""
+    P = inspect.Parameter
+    pos, kw = P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY
+    options = list(inspect.signature(setup).parameters.values())[2:]
+    return inspect.Signature(
+        [
+            P("A", pos, annotation="LinearOperator"),
+            P("y", pos, annotation="torch.Tensor"),
+            P("x0", pos, default=None, annotation="torch.Tensor | None"),
+            P("n_iter", pos, default=n_iter, annotation="int"),
+            P("tol", pos, default=tol, annotation="float"),
+            *options,
+            P("callback", kw, default=None, annotation="Callable | None"),
+            P("progress", kw, default=False, annotation="bool"),
+            P("return_history", kw, default=False, annotation="bool"),
+        ]
+    )
 
 
 def check_discrepancy(discrepancy, batch: tuple, device) -> torch.Tensor | None:

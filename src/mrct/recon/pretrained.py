@@ -47,23 +47,24 @@ class PretrainedSpec:
         return f"{self.name}.safetensors"
 
 
+_MODELS = {  # model class -> what it is
+    "pdunet": "Primal-Dual UNet",
+    "lpd": "Learned Primal-Dual",
+    "fbpconvnet": "FBPConvNet baseline",
+}
+_TASKS = {  # task -> (name suffix, undersampling, what the data are)
+    "ct": ("sparse16", 16, "fan-beam CT (paper geometry), every 16th of 360 views"),
+    "mri": ("radial16", 16, "radial MRI as sinograms, 32 of 512 spokes"),
+}
+
 PRETRAINED = {
     s.name: s
-    for s in [
-        PretrainedSpec("pdunet-ct-sparse16", "pdunet", "ct", 16,
-                       "Primal-Dual UNet, fan-beam CT (paper geometry), every 16th of 360 views"),
-        PretrainedSpec("lpd-ct-sparse16", "lpd", "ct", 16,
-                       "Learned Primal-Dual, fan-beam CT (paper geometry), every 16th view"),
-        PretrainedSpec("fbpconvnet-ct-sparse16", "fbpconvnet", "ct", 16,
-                       "FBPConvNet baseline, fan-beam CT (paper geometry), every 16th view"),
-        PretrainedSpec("pdunet-mri-radial16", "pdunet", "mri", 16,
-                       "Primal-Dual UNet, radial MRI as sinograms, 32 of 512 spokes"),
-        PretrainedSpec("lpd-mri-radial16", "lpd", "mri", 16,
-                       "Learned Primal-Dual, radial MRI as sinograms, 32 of 512 spokes"),
-        PretrainedSpec("fbpconvnet-mri-radial16", "fbpconvnet", "mri", 16,
-                       "FBPConvNet baseline, radial MRI as sinograms, 32 of 512 spokes"),
-    ]
-}  # fmt: skip
+    for s in (
+        PretrainedSpec(f"{model}-{task}-{suffix}", model, task, n, f"{what}, {data}")
+        for task, (suffix, n, data) in _TASKS.items()
+        for model, what in _MODELS.items()
+    )
+}
 
 
 def weights_path(name: str) -> Path:

@@ -16,13 +16,9 @@ Theor. Biol. 36, 1972; Gregor & Benson, IEEE TMI 27(7), 2008; the ``SIRT`` of AS
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import torch
 
-from ..physics import LinearOperator
-from .iterative import check_discrepancy, check_iter_args, check_problem, run_solver
+from .iterative import Problem, check_discrepancy, iterative_solver
 
 __all__ = ["sirt"]
 
@@ -37,21 +33,15 @@ def _inverse_sums(s: torch.Tensor, rel: float = 1e-6) -> torch.Tensor:
     return torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
 
 
-@torch.no_grad()
+@iterative_solver("SIRT", n_iter=100, tol=0.0)
 def sirt(
-    A: LinearOperator,
-    y: torch.Tensor,
-    x0: torch.Tensor | None = None,
-    n_iter: int = 100,
-    tol: float = 0.0,
+    P: Problem,
+    tol: float,
     *,
     relax: float = 1.0,
     nonneg: bool = False,
     bounds: tuple[float | None, float | None] | None = None,
     discrepancy: float | torch.Tensor | None = None,
-    callback: Callable | None = None,
-    progress: bool = False,
-    return_history: bool = False,
 ):
     """SIRT reconstruction ``x <- P(x + relax C A^T R (y - A x))``.
 
@@ -97,13 +87,10 @@ def sirt(
     Each iteration costs one forward and one adjoint; the set-up costs one of each (the row
     and column sums, computed by applying ``A`` and ``A^T`` to ones).
     """
-    t_start = time.perf_counter()
-    n_iter, tol = check_iter_args(n_iter, tol, callback)
     relax = float(relax)
     if not 0.0 < relax < 2.0:
         raise ValueError(f"relax must lie in (0, 2), got {relax}")
-    P = check_problem(A, y, x0, name="sirt")
-    x, y = P.x0, P.y
+    A, x, y = P.A, P.x0, P.y
     if bounds is not None and (not isinstance(bounds, (tuple, list)) or len(bounds) != 2):
         raise ValueError(f"bounds must be (lo, hi), got {bounds!r}")
     lo, hi = (None, None) if bounds is None else (bounds[0], bounds[1])
@@ -163,6 +150,4 @@ def sirt(
         return x, obj_new, r_norm / y_norm, done, reason
 
     start = (x, obj, P.norm2_y(r).sqrt() / y_norm, None, None)
-    return run_solver("SIRT", start, step, n_iter=n_iter, callback=callback,
-                      progress=progress, t_start=t_start, return_history=return_history,
-                      info={"relax": relax, "lower": lo, "upper": hi})  # fmt: skip
+    return start, step, {"relax": relax, "lower": lo, "upper": hi}

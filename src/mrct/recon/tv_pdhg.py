@@ -131,8 +131,7 @@ def tv_pdhg(
         ``||A||`` if known (skips one power iteration).
     norm_iter : int
         Power iterations for the norm estimates.
-    callback, progress, return_history
-        As for :func:`mrct.recon.sirt`.
+    callback, progress, return_history : as for :func:`mrct.recon.sirt`
 
     Returns
     -------

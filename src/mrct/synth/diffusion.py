@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training.ema import ema_update
+from ..training.ema import ema_step
 from ..training.loader import ConfigCheckpoint
 
 __all__ = ["ConditionalDiffusion", "stack_neighbours"]
@@ -307,10 +307,7 @@ class ConditionalDiffusion(ConfigCheckpoint, nn.Module):
     @torch.no_grad()
     def on_optimizer_step(self) -> None:
         """Update the EMA weights (called by the mrct trainer after every optimizer step)."""
-        if self.ema is None:
-            return
-        ema_update(self.ema, self.unet, int(self.ema_steps), self.ema_decay)
-        self.ema_steps += 1
+        ema_step(self, self.unet)
 
     # -- sampling -------------------------------------------------------------------------
     def model_output(self, x_t, t, cond=None, *, guidance_scale: float = 1.0,

@@ -57,10 +57,6 @@ HISTORY = "history.json"
 CONFIG = "config.json"
 
 
-# ---------------------------------------------------------------------------------------
-# the trainer
-
-
 @dataclass
 class TrainResult:
     """What :func:`fit` returns. ``history``: ``{"epochs": [...], "steps": [...], "best":

@@ -17,15 +17,23 @@ import torch
 
 from ...kernels import us_cpu
 from ...kernels.us_math import WINDOWS
+from .._checks import check_real
 from ..autograd import apply_linear
-from ..backend import kernel_array, torch_stream, use_cuda
+from ..backend import device_arrays, kernel_array, torch_stream, use_cuda
 from ..operator import LinearOperator
 from .probes import LinearArray
 from .simulate import default_n_samples
 
 __all__ = ["LinearGrid", "PolarGrid", "DAS", "das"]
 
-_FLOATS = (torch.float32, torch.float64)
+
+def _store_axes(grid, names, unit: str) -> None:
+    """Store the named fields of a frozen grid as flat float64 arrays, non-empty and finite."""
+    for name in names:
+        a = np.asarray(getattr(grid, name), dtype=np.float64).reshape(-1)
+        if a.size < 1 or not np.isfinite(a).all():
+            raise ValueError(f"{name} must be a non-empty finite array{unit}")
+        object.__setattr__(grid, name, a)
 
 
 @dataclass(frozen=True)
@@ -36,11 +44,7 @@ class LinearGrid:
     z: np.ndarray
 
     def __post_init__(self):
-        for name in ("x", "z"):
-            a = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
-            if a.size < 1 or not np.isfinite(a).all():
-                raise ValueError(f"{name} must be a non-empty finite array (mm)")
-            object.__setattr__(self, name, a)
+        _store_axes(self, ("x", "z"), " (mm)")
 
     @classmethod
     def from_probe(cls, probe: LinearArray, depth=(5.0, 40.0), dx: float | None = None,
@@ -75,11 +79,7 @@ class PolarGrid:
     origin: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self):
-        for name in ("angles", "radii"):
-            a = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
-            if a.size < 1 or not np.isfinite(a).all():
-                raise ValueError(f"{name} must be a non-empty finite array")
-            object.__setattr__(self, name, a)
+        _store_axes(self, ("angles", "radii"), "")
 
     @classmethod
     def sector(cls, probe: LinearArray, depth=(5.0, 80.0), span: float = math.radians(75),
@@ -166,14 +166,7 @@ class DAS(LinearOperator):
                 f"f_number={self.f_number}")  # fmt: skip
 
     def _geo_for(self, t):
-        key = (t.device.type, t.device.index)
-        if key not in self._geo_dev:
-            if t.is_cuda:
-                tensors = [torch.as_tensor(a, device=t.device) for a in self._geo_np]
-                self._geo_dev[key] = (tensors, [kernel_array(x) for x in tensors])
-            else:
-                self._geo_dev[key] = (None, list(self._geo_np))
-        return self._geo_dev[key][1]
+        return device_arrays(self._geo_dev, t, self._geo_np)
 
     def _kern(self, t):
         if use_cuda(t, self.backend):
@@ -187,18 +180,7 @@ class DAS(LinearOperator):
         return (p.c, p.fs, self.t0, self.f_number, WINDOWS[self.window])
 
     def _check(self, t, trailing, what, name):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dtype not in _FLOATS:
-            raise TypeError(f"{name} must be float32 or float64 ({what}), got {t.dtype}")
-        n = len(trailing)
-        ok = t.ndim >= n and all(s is None or t.shape[t.ndim - n + i] == s
-                                 for i, s in enumerate(trailing))  # fmt: skip
-        if not ok:
-            want = ", ".join("n_samples" if s is None else str(s) for s in trailing)
-            raise ValueError(f"{name} must have shape (..., {want}) ({what}), got {tuple(t.shape)}")
-        if self.check_finite and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} contains NaN or Inf")
+        check_real(t, trailing, name, what, self.check_finite)
 
     def _forward_raw(self, rf):
         lead = rf.shape[:-2]
@@ -237,7 +219,7 @@ class DAS(LinearOperator):
         """
         if isinstance(rf, torch.Tensor) and rf.is_complex():
             return torch.complex(self.forward(rf.real), self.forward(rf.imag))
-        self._check(rf, (self.probe.n_elements, None), "RF channel data", "rf")
+        self._check(rf, (self.probe.n_elements, "n_samples"), "RF channel data", "rf")
         n_t = rf.shape[-1]
         return apply_linear(rf, self._forward_raw, lambda g: self._adjoint_raw(g, n_t))
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...training.ema import ema_update
+from ...training.ema import ema_step
 from ...training.loader import ConfigCheckpoint
 from .nets import build_net
 
@@ -121,10 +121,7 @@ class _LesionDDPM(ConfigCheckpoint, nn.Module):
     @torch.no_grad()
     def on_optimizer_step(self) -> None:
         """EMA update (the mrct trainer calls this after every optimizer step)."""
-        if self.ema is None:
-            return
-        ema_update(self.ema, self.net, int(self.ema_steps), self.ema_decay)
-        self.ema_steps += 1
+        ema_step(self, self.net)
 
     def _eval_net(self, use_ema: bool) -> nn.Module:
         return self.ema if (use_ema and self.ema is not None) else self.net

@@ -18,27 +18,22 @@ import numpy as np
 from numba import njit, prange
 
 from . import drr_math
+from ._compile import PARALLEL, inline
 
 __all__ = ["forward", "adjoint", "label_thickness"]
 
-_jit = njit(fastmath=True, nogil=True, inline="always")
 
-
-@_jit
+@inline
 def _add4(buf, b, k, i, j, v):
     buf[b, k, i, j] += v
 
 
-_m = drr_math.build(_jit, _add4)
-_pixel_ray = _m.pixel_ray
-_ray_value = _m.ray_value
-_ray_scatter = _m.ray_scatter
-_siddon_labels = _m.siddon_labels
-
-_par = dict(parallel=True, fastmath=True, nogil=True, cache=True)
+_m = drr_math.build(inline, _add4)
+_split_row, _pixel_value, _pixel_scatter = _m.split_row, _m.pixel_value, _m.pixel_scatter
+_pixel_labels = _m.pixel_labels
 
 
-@njit(**_par)
+@njit(**PARALLEL)
 def forward(vol, src, det, eu, ev, lin, mode, step, out):
     """Render line integrals of a batch of volumes for a batch of poses.
 
@@ -46,77 +41,40 @@ def forward(vol, src, det, eu, ev, lin, mode, step, out):
     lin : (3, 3) float64; mode : 0 Siddon, 1 trilinear; step : sample spacing (mm, trilinear);
     out : (B, P, R, C), overwritten with the line integrals (mm times the volume's units).
     """
-    B = out.shape[0]
-    P = out.shape[1]
-    R = out.shape[2]
-    C = out.shape[3]
+    B, P, R, C = out.shape
     for n in prange(B * P * R):
-        b = n // (P * R)
-        rem = n - b * P * R
-        p = rem // R
-        r = rem - p * R
+        b, p, r = _split_row(n, P, R)
         for c in range(C):
-            o0, o1, o2, d0, d1, d2, L = _pixel_ray(p, r, c, src, det, eu, ev, lin)
-            out[b, p, r, c] = _ray_value(vol, b, mode, step, o0, o1, o2, d0, d1, d2, L)
+            out[b, p, r, c] = _pixel_value(vol, b, p, r, c, src, det, eu, ev, lin, mode, step)
 
 
-@njit(**_par)
+@njit(**PARALLEL)
 def _adjoint_chunks(img, src, det, eu, ev, lin, mode, step, bufs, n_chunks):
-    B = img.shape[0]
-    P = img.shape[1]
-    R = img.shape[2]
-    C = img.shape[3]
+    B, P, R, C = img.shape
     total = B * P * R
     for ch in prange(n_chunks):
         buf = bufs[ch]
-        start = (total * ch) // n_chunks
-        stop = (total * (ch + 1)) // n_chunks
-        for n in range(start, stop):
-            b = n // (P * R)
-            rem = n - b * P * R
-            p = rem // R
-            r = rem - p * R
+        for n in range((total * ch) // n_chunks, (total * (ch + 1)) // n_chunks):
+            b, p, r = _split_row(n, P, R)
             for c in range(C):
                 val = img[b, p, r, c]
-                if val != 0.0:
-                    o0, o1, o2, d0, d1, d2, L = _pixel_ray(p, r, c, src, det, eu, ev, lin)
-                    _ray_scatter(buf, b, val, mode, step, o0, o1, o2, d0, d1, d2, L)
+                _pixel_scatter(buf, b, val, p, r, c, src, det, eu, ev, lin, mode, step, 0)
 
 
-@njit(**_par)
-def _sum_buffers(bufs, out):
-    n = bufs.shape[0]
-    flat_out = out.reshape(-1)
-    flat = bufs.reshape(n, -1)
-    for q in prange(flat_out.shape[0]):
-        acc = 0.0
-        for c in range(n):
-            acc += flat[c, q]
-        flat_out[q] = acc
-
-
-@njit(**_par)
+@njit(**PARALLEL)
 def _adjoint_slabs(img, src, det, eu, ev, lin, mode, step, out, bounds):
-    B = img.shape[0]
-    P = img.shape[1]
-    R = img.shape[2]
-    C = img.shape[3]
     n_slabs = bounds.shape[0] - 1
-    for q in prange(B * n_slabs):
+    for q in prange(img.shape[0] * n_slabs):
         b = q // n_slabs
-        sl = q - b * n_slabs
-        k0 = bounds[sl]
-        k1 = bounds[sl + 1]
-        slab = out[:, k0:k1]
+        k0 = bounds[q - b * n_slabs]
+        # the slab as a volume of its own: slice 0 is slice k0 of the volume
+        slab = out[:, k0 : bounds[q - b * n_slabs + 1]]
         slab[b] = 0.0
-        for p in range(P):
-            for r in range(R):
-                for c in range(C):
-                    val = img[b, p, r, c]
-                    if val != 0.0:
-                        o0, o1, o2, d0, d1, d2, L = _pixel_ray(p, r, c, src, det, eu, ev, lin)
-                        # the slab as a volume of its own: origin shifted by k0 slices
-                        _ray_scatter(slab, b, val, mode, step, o0 - k0, o1, o2, d0, d1, d2, L)
+        for p in range(img.shape[1]):
+            for r in range(img.shape[2]):
+                for c in range(img.shape[3]):
+                    _pixel_scatter(slab, b, img[b, p, r, c], p, r, c, src, det, eu, ev, lin, mode,
+                                   step, k0)  # fmt: skip
 
 
 def adjoint(img, src, det, eu, ev, lin, mode, step, out):
@@ -146,25 +104,19 @@ def adjoint_scatter(img, src, det, eu, ev, lin, mode, step, out, max_buffer_byte
         return
     bufs = np.zeros((n_chunks,) + out.shape, dtype=out.dtype)
     _adjoint_chunks(img, src, det, eu, ev, lin, mode, step, bufs, n_chunks)
-    _sum_buffers(bufs, out)
+    out[...] = bufs.sum(axis=0, dtype=np.float64)  # in buffer order, as the kernels add
 
 
-@njit(**_par)
+@njit(**PARALLEL)
 def label_thickness(lab, lut, src, det, eu, ev, lin, out):
     """Projected thickness (mm) of each label channel along every ray (Siddon lengths).
 
     lab : (D, H, W) integer label map; lut : (n_labels,) int64, channel of each label value
     (-1 = ignore); out : (P, n_channels, R, C) float, overwritten.
     """
-    P = out.shape[0]
-    R = out.shape[2]
-    C = out.shape[3]
+    P, _, R, C = out.shape
     for n in prange(P * R):
-        p = n // R
-        r = n - p * R
-        for ch in range(out.shape[1]):
-            for c in range(C):
-                out[p, ch, r, c] = 0.0
+        _, p, r = _split_row(n, P, R)
+        out[p, :, r, :] = 0.0
         for c in range(C):
-            o0, o1, o2, d0, d1, d2, L = _pixel_ray(p, r, c, src, det, eu, ev, lin)
-            _siddon_labels(lab, lut, out, p, r, c, o0, o1, o2, d0, d1, d2, L)
+            _pixel_labels(lab, lut, out, p, r, c, src, det, eu, ev, lin)

@@ -12,9 +12,10 @@ simulator.
 from __future__ import annotations
 
 import functools
-import math
 
 from numba import cuda  # importable without a GPU; kernels compile on first use
+
+from ._compile import cuda_launch
 
 __all__ = ["forward", "adjoint", "label_thickness"]
 
@@ -32,81 +33,46 @@ def _kernels():
         cuda.atomic.add(buf, (b, k, i, j), v)
 
     m = drr_math.build(dev, add4)
-    pixel_ray, ray_value, ray_scatter = m.pixel_ray, m.ray_value, m.ray_scatter
-    siddon_labels = m.siddon_labels
+    pixel_index, pixel_value, pixel_scatter = m.pixel_index, m.pixel_value, m.pixel_scatter
+    pixel_labels = m.pixel_labels
 
+    # one thread per detector pixel (and volume): b >= B for the threads past the last one
     @cuda.jit
     def fwd(vol, src, det, eu, ev, lin, mode, step, out):
-        n = cuda.grid(1)
-        B, P, R, C = out.shape
-        if n >= B * P * R * C:
-            return
-        c = n % C
-        rem = n // C
-        r = rem % R
-        rem = rem // R
-        p = rem % P
-        b = rem // P
-        o0, o1, o2, d0, d1, d2, L = pixel_ray(p, r, c, src, det, eu, ev, lin)
-        out[b, p, r, c] = ray_value(vol, b, mode, step, o0, o1, o2, d0, d1, d2, L)
+        b, p, r, c = pixel_index(cuda.grid(1), out.shape)
+        if b < out.shape[0]:
+            out[b, p, r, c] = pixel_value(vol, b, p, r, c, src, det, eu, ev, lin, mode, step)
 
     @cuda.jit
     def adj(img, src, det, eu, ev, lin, mode, step, out):
-        n = cuda.grid(1)
-        B, P, R, C = img.shape
-        if n >= B * P * R * C:
-            return
-        c = n % C
-        rem = n // C
-        r = rem % R
-        rem = rem // R
-        p = rem % P
-        b = rem // P
-        val = img[b, p, r, c]
-        if val != 0.0:
-            o0, o1, o2, d0, d1, d2, L = pixel_ray(p, r, c, src, det, eu, ev, lin)
-            ray_scatter(out, b, val, mode, step, o0, o1, o2, d0, d1, d2, L)
+        b, p, r, c = pixel_index(cuda.grid(1), img.shape)
+        if b < img.shape[0]:
+            pixel_scatter(out, b, img[b, p, r, c], p, r, c, src, det, eu, ev, lin, mode, step, 0)
 
     @cuda.jit
     def labels(lab, lut, src, det, eu, ev, lin, out):
-        n = cuda.grid(1)
-        P, NC, R, C = out.shape
-        if n >= P * R * C:
-            return
-        c = n % C
-        rem = n // C
-        r = rem % R
-        p = rem // R
-        o0, o1, o2, d0, d1, d2, L = pixel_ray(p, r, c, src, det, eu, ev, lin)
-        siddon_labels(lab, lut, out, p, r, c, o0, o1, o2, d0, d1, d2, L)
+        one, p, r, c = pixel_index(cuda.grid(1), (1, out.shape[0], out.shape[2], out.shape[3]))
+        if one < 1:
+            pixel_labels(lab, lut, out, p, r, c, src, det, eu, ev, lin)
 
     return dict(fwd=fwd, adj=adj, labels=labels)
-
-
-def _launch(name, n, stream, *args):
-    if n == 0:
-        return
-    kernel = _kernels()[name]
-    blocks = math.ceil(n / _THREADS)
-    if stream is None:
-        kernel[blocks, _THREADS](*args)
-    else:
-        kernel[blocks, _THREADS, stream](*args)
 
 
 def forward(vol, src, det, eu, ev, lin, mode, step, out, stream=None):
     """GPU twin of :func:`mrct.kernels.drr_cpu.forward` (``out`` is overwritten)."""
     n = out.shape[0] * out.shape[1] * out.shape[2] * out.shape[3]
-    _launch("fwd", n, stream, vol, src, det, eu, ev, lin, mode, step, out)
+    cuda_launch(_kernels()["fwd"], n, _THREADS, stream, vol, src, det, eu, ev, lin, mode, step,
+                out)  # fmt: skip
 
 
 def adjoint(img, src, det, eu, ev, lin, mode, step, out, stream=None):
     """GPU twin of :func:`mrct.kernels.drr_cpu.adjoint`; ``out`` must be zeroed first."""
     n = img.shape[0] * img.shape[1] * img.shape[2] * img.shape[3]
-    _launch("adj", n, stream, img, src, det, eu, ev, lin, mode, step, out)
+    cuda_launch(_kernels()["adj"], n, _THREADS, stream, img, src, det, eu, ev, lin, mode, step,
+                out)  # fmt: skip
 
 
 def label_thickness(lab, lut, src, det, eu, ev, lin, out, stream=None):
     """GPU twin of :func:`mrct.kernels.drr_cpu.label_thickness`; ``out`` must be zeroed."""
     n = out.shape[0] * out.shape[2] * out.shape[3]
-    _launch("labels", n, stream, lab, lut, src, det, eu, ev, lin, out)
+    cuda_launch(_kernels()["labels"], n, _THREADS, stream, lab, lut, src, det, eu, ev, lin, out)

@@ -24,9 +24,11 @@ Renderers.
   piecewise-smooth function of the pose, and the pure-torch renderer in
   :mod:`mrct.physics.drr` reproduces it exactly.
 
-The adjoints (``*_scatter``) add ``val`` times the same weights into a volume buffer, so they
-are the transpose of the forward maps. ``siddon_labels`` accumulates the Siddon segment lengths
-per label channel (projected thickness of label maps).
+Each traversal (Siddon walk, trilinear taps, ray march) is written once and compiled with a
+visitor that reads the volume, adds into a buffer or counts label lengths, so the adjoint
+(``pixel_scatter``) adds ``val`` times exactly the weights of the forward map
+(``pixel_value``): it is its transpose. ``pixel_labels`` accumulates the Siddon segment
+lengths per label channel (projected thickness of label maps).
 
 Developers: Numba caches the CPU kernels on disk and only watches the file that defines a
 kernel; after editing this file remove ``src/mrct/kernels/__pycache__`` (``make clean-cache``).
@@ -102,150 +104,149 @@ def build(jit, add4):
         return idx, math.inf, math.inf, 0
 
     @jit
-    def siddon_sum(vol, b, o0, o1, o2, d0, d1, d2, L):
-        """Exact radiological path of ``vol[b]`` (B, D, H, W) along one ray (Siddon/Jacobs)."""
-        D = vol.shape[1]
-        H = vol.shape[2]
-        W = vol.shape[3]
-        t, t1 = box_range(o0, o1, o2, d0, d1, d2, D, H, W, 0.5)
-        if t1 <= t:
-            return 0.0
-        k, tk, dk, sk = axis_start(o0, d0, t, D)
-        i, ti, di, si = axis_start(o1, d1, t, H)
-        j, tj, dj, sj = axis_start(o2, d2, t, W)
-        acc = 0.0
-        while True:
-            if tk <= ti and tk <= tj:
-                tn = tk
-                ax = 0
-            elif ti <= tj:
-                tn = ti
-                ax = 1
-            else:
-                tn = tj
-                ax = 2
-            if tn >= t1:
-                acc += (t1 - t) * vol[b, k, i, j]
-                break
-            if tn > t:
-                acc += (tn - t) * vol[b, k, i, j]
-                t = tn
-            if ax == 0:
-                k += sk
-                tk += dk
-                if k < 0 or k >= D:
-                    break
-            elif ax == 1:
-                i += si
-                ti += di
-                if i < 0 or i >= H:
-                    break
-            else:
-                j += sj
-                tj += dj
-                if j < 0 or j >= W:
-                    break
-        return acc * L
+    def split_row(n, P, R):
+        """``(b, p, r)`` of detector row ``n`` of a ``(B, P, R)`` stack of rows."""
+        b = n // (P * R)
+        rem = n - b * P * R
+        p = rem // R
+        return b, p, rem - p * R
 
     @jit
-    def siddon_scatter(buf, b, val, o0, o1, o2, d0, d1, d2, L):
-        """Adjoint of :func:`siddon_sum`: add ``val`` times the ray's voxel lengths to buf[b]."""
-        D = buf.shape[1]
-        H = buf.shape[2]
-        W = buf.shape[3]
-        t, t1 = box_range(o0, o1, o2, d0, d1, d2, D, H, W, 0.5)
-        if t1 <= t:
-            return
-        val = val * L
-        k, tk, dk, sk = axis_start(o0, d0, t, D)
-        i, ti, di, si = axis_start(o1, d1, t, H)
-        j, tj, dj, sj = axis_start(o2, d2, t, W)
-        while True:
-            if tk <= ti and tk <= tj:
-                tn = tk
-                ax = 0
-            elif ti <= tj:
-                tn = ti
-                ax = 1
-            else:
-                tn = tj
-                ax = 2
-            if tn >= t1:
-                add4(buf, b, k, i, j, (t1 - t) * val)
-                break
-            if tn > t:
-                add4(buf, b, k, i, j, (tn - t) * val)
-                t = tn
-            if ax == 0:
-                k += sk
-                tk += dk
-                if k < 0 or k >= D:
-                    break
-            elif ax == 1:
-                i += si
-                ti += di
-                if i < 0 or i >= H:
-                    break
-            else:
-                j += sj
-                tj += dj
-                if j < 0 or j >= W:
-                    break
+    def pixel_index(n, shape):
+        """``(b, p, r, c)`` of pixel ``n`` of a ``(B, P, R, C)`` stack (``b >= B`` past it)."""
+        C = shape[3]
+        b, p, r = split_row(n // C, shape[1], shape[2])
+        return b, p, r, n % C
+
+    # -- visitors: what a traversal does with a voxel and its weight ``w`` ------------------
+    # ``arr`` is the array read or written and ``ctx`` a tuple of the rest: ``vol, (b,)`` to
+    # read ``vol[b]``, ``buf, (b, val)`` to add ``val`` times the weights into ``buf[b]``,
+    # ``out, (lab, lut, p, r, c, L)`` for label thickness. (An array written must not travel in
+    # the tuple: Numba's parallel CPU kernels then drop the writes as dead code.) A traversal
+    # returns the sum of what its visitor returns.
 
     @jit
-    def siddon_labels(lab, lut, out, p, r, c, o0, o1, o2, d0, d1, d2, L):
-        """Add the ray's length (mm) inside each label to ``out[p, lut[label], r, c]``.
+    def voxel_value(vol, ctx, k, i, j, w):
+        return w * vol[ctx[0], k, i, j]
 
-        ``lab`` (D, H, W) integer label map; ``lut`` maps a label to its output channel (or -1
-        to skip it); labels beyond ``lut`` are skipped. ``out`` must be zeroed first.
-        """
-        D = lab.shape[0]
-        H = lab.shape[1]
-        W = lab.shape[2]
-        n_lut = lut.shape[0]
-        t, t1 = box_range(o0, o1, o2, d0, d1, d2, D, H, W, 0.5)
-        if t1 <= t:
-            return
-        k, tk, dk, sk = axis_start(o0, d0, t, D)
-        i, ti, di, si = axis_start(o1, d1, t, H)
-        j, tj, dj, sj = axis_start(o2, d2, t, W)
-        while True:
-            if tk <= ti and tk <= tj:
-                tn = tk
-                ax = 0
-            elif ti <= tj:
-                tn = ti
-                ax = 1
-            else:
-                tn = tj
-                ax = 2
-            done = tn >= t1
-            if done:
-                tn = t1
-            if tn > t:
-                lv = int(lab[k, i, j])
-                if lv >= 0 and lv < n_lut:
-                    ch = lut[lv]
-                    if ch >= 0:
-                        out[p, ch, r, c] += (tn - t) * L
-                t = tn
-            if done:
-                break
-            if ax == 0:
-                k += sk
-                tk += dk
-                if k < 0 or k >= D:
+    @jit
+    def voxel_add(buf, ctx, k, i, j, w):
+        b, val = ctx
+        add4(buf, b, k, i, j, w * val)
+        return 0.0
+
+    @jit
+    def voxel_label(out, ctx, k, i, j, w):
+        lab, lut, p, r, c, L = ctx
+        lv = int(lab[k, i, j])
+        if lv >= 0 and lv < lut.shape[0]:
+            ch = lut[lv]
+            if ch >= 0:
+                out[p, ch, r, c] += w * L
+        return 0.0
+
+    def siddon_walker(visit):
+        """Siddon/Jacobs traversal of a ``(D, H, W)`` grid that calls ``visit(arr, ctx, k, i,
+        j, dt)`` for each voxel the ray crosses, ``dt`` its parameter length inside (mm / L)."""
+
+        @jit
+        def walk(arr, ctx, D, H, W, o0, o1, o2, d0, d1, d2):
+            t, t1 = box_range(o0, o1, o2, d0, d1, d2, D, H, W, 0.5)
+            acc = 0.0
+            if t1 <= t:
+                return acc
+            k, tk, dk, sk = axis_start(o0, d0, t, D)
+            i, ti, di, si = axis_start(o1, d1, t, H)
+            j, tj, dj, sj = axis_start(o2, d2, t, W)
+            while True:
+                if tk <= ti and tk <= tj:
+                    tn = tk
+                    ax = 0
+                elif ti <= tj:
+                    tn = ti
+                    ax = 1
+                else:
+                    tn = tj
+                    ax = 2
+                done = tn >= t1
+                if done:
+                    tn = t1
+                if tn > t:
+                    acc += visit(arr, ctx, k, i, j, tn - t)
+                    t = tn
+                if done:
                     break
-            elif ax == 1:
-                i += si
-                ti += di
-                if i < 0 or i >= H:
-                    break
-            else:
-                j += sj
-                tj += dj
-                if j < 0 or j >= W:
-                    break
+                if ax == 0:
+                    k += sk
+                    tk += dk
+                    if k < 0 or k >= D:
+                        break
+                elif ax == 1:
+                    i += si
+                    ti += di
+                    if i < 0 or i >= H:
+                        break
+                else:
+                    j += sj
+                    tj += dj
+                    if j < 0 or j >= W:
+                        break
+            return acc
+
+        return walk
+
+    @jit
+    def cell(p):
+        """Lower neighbour (int) and fractional offset of index-space coordinate ``p``."""
+        i0 = int(math.floor(p))
+        return i0, p - i0
+
+    @jit
+    def tap(i0, f, bit, n):
+        """Index, linear weight and in-grid flag of tap ``bit`` (0 or 1) beside ``i0``."""
+        idx = i0 + bit
+        return idx, f if bit == 1 else 1.0 - f, idx >= 0 and idx < n
+
+    def corner_walker(visit):
+        """Trilinear taps at index-space point ``(p0, p1, p2)``: calls ``visit(arr, ctx, k, i,
+        j, w)`` for each of the 8 neighbours inside the ``(D, H, W)`` grid (zero outside)."""
+
+        @jit
+        def corners(arr, ctx, D, H, W, p0, p1, p2):
+            k0, fk = cell(p0)
+            i0, fi = cell(p1)
+            j0, fj = cell(p2)
+            acc = 0.0
+            for a in range(2):
+                kk, wk, in_k = tap(k0, fk, a, D)
+                if in_k:
+                    for bb in range(2):
+                        ii, wi, in_i = tap(i0, fi, bb, H)
+                        if in_i:
+                            for cc in range(2):
+                                jj, wj, in_j = tap(j0, fj, cc, W)
+                                if in_j:
+                                    acc += visit(arr, ctx, kk, ii, jj, wk * wi * wj)
+            return acc
+
+        return corners
+
+    corners_value = corner_walker(voxel_value)
+
+    @jit
+    def sample_value(vol, ctx, D, H, W, p0, p1, p2):
+        """Trilinear interpolation of ``vol[b]`` (``ctx = (b,)``) at ``(p0, p1, p2)``."""
+        b = ctx[0]
+        k0, fk = cell(p0)
+        i0, fi = cell(p1)
+        j0, fj = cell(p2)
+        if k0 >= 0 and k0 + 1 < D and i0 >= 0 and i0 + 1 < H and j0 >= 0 and j0 + 1 < W:
+            c00 = vol[b, k0, i0, j0] * (1.0 - fj) + vol[b, k0, i0, j0 + 1] * fj
+            c01 = vol[b, k0, i0 + 1, j0] * (1.0 - fj) + vol[b, k0, i0 + 1, j0 + 1] * fj
+            c10 = vol[b, k0 + 1, i0, j0] * (1.0 - fj) + vol[b, k0 + 1, i0, j0 + 1] * fj
+            c11 = vol[b, k0 + 1, i0 + 1, j0] * (1.0 - fj) + vol[b, k0 + 1, i0 + 1, j0 + 1] * fj
+            return (c00 * (1.0 - fi) + c01 * fi) * (1.0 - fk) + (c10 * (1.0 - fi) + c11 * fi) * fk
+        return corners_value(vol, ctx, D, H, W, p0, p1, p2)
 
     @jit
     def sample_range(o0, o1, o2, d0, d1, d2, D, H, W, L, step):
@@ -255,125 +256,74 @@ def build(jit, add4):
             return 1, 0
         return int(math.ceil(t0 * L / step)), int(math.floor(t1 * L / step))
 
-    @jit
-    def trilinear_gather(vol, b, p0, p1, p2):
-        """Trilinear interpolation of ``vol[b]`` at index-space point (p0, p1, p2), 0 outside."""
-        D = vol.shape[1]
-        H = vol.shape[2]
-        W = vol.shape[3]
-        k0 = int(math.floor(p0))
-        i0 = int(math.floor(p1))
-        j0 = int(math.floor(p2))
-        fk = p0 - k0
-        fi = p1 - i0
-        fj = p2 - j0
-        if k0 >= 0 and k0 + 1 < D and i0 >= 0 and i0 + 1 < H and j0 >= 0 and j0 + 1 < W:
-            c00 = vol[b, k0, i0, j0] * (1.0 - fj) + vol[b, k0, i0, j0 + 1] * fj
-            c01 = vol[b, k0, i0 + 1, j0] * (1.0 - fj) + vol[b, k0, i0 + 1, j0 + 1] * fj
-            c10 = vol[b, k0 + 1, i0, j0] * (1.0 - fj) + vol[b, k0 + 1, i0, j0 + 1] * fj
-            c11 = vol[b, k0 + 1, i0 + 1, j0] * (1.0 - fj) + vol[b, k0 + 1, i0 + 1, j0 + 1] * fj
-            return (c00 * (1.0 - fi) + c01 * fi) * (1.0 - fk) + (c10 * (1.0 - fi) + c11 * fi) * fk
-        acc = 0.0
-        for a in range(2):
-            kk = k0 + a
-            if kk < 0 or kk >= D:
-                continue
-            wk = fk if a == 1 else 1.0 - fk
-            for bb in range(2):
-                ii = i0 + bb
-                if ii < 0 or ii >= H:
-                    continue
-                wi = fi if bb == 1 else 1.0 - fi
-                for cc in range(2):
-                    jj = j0 + cc
-                    if jj < 0 or jj >= W:
-                        continue
-                    wj = fj if cc == 1 else 1.0 - fj
-                    acc += wk * wi * wj * vol[b, kk, ii, jj]
-        return acc
+    def marcher(visit):
+        """Trilinear ray marching: ``visit(arr, ctx, D, H, W, p0, p1, p2)`` at the samples
+        ``o + (m step / L) d`` of :func:`sample_range`."""
+
+        @jit
+        def march(arr, ctx, D, H, W, o0, o1, o2, d0, d1, d2, L, step):
+            m_lo, m_hi = sample_range(o0, o1, o2, d0, d1, d2, D, H, W, L, step)
+            dt = step / L
+            acc = 0.0
+            for m in range(m_lo, m_hi + 1):
+                t = m * dt
+                acc += visit(arr, ctx, D, H, W, o0 + t * d0, o1 + t * d1, o2 + t * d2)
+            return acc
+
+        return march
+
+    siddon_value = siddon_walker(voxel_value)
+    siddon_add = siddon_walker(voxel_add)
+    siddon_label = siddon_walker(voxel_label)
+    trilinear_value = marcher(sample_value)
+    trilinear_add = marcher(corner_walker(voxel_add))
 
     @jit
-    def trilinear_scatter(buf, b, p0, p1, p2, val):
-        """Adjoint of :func:`trilinear_gather`."""
-        D = buf.shape[1]
-        H = buf.shape[2]
-        W = buf.shape[3]
-        k0 = int(math.floor(p0))
-        i0 = int(math.floor(p1))
-        j0 = int(math.floor(p2))
-        fk = p0 - k0
-        fi = p1 - i0
-        fj = p2 - j0
-        for a in range(2):
-            kk = k0 + a
-            if kk < 0 or kk >= D:
-                continue
-            wk = fk if a == 1 else 1.0 - fk
-            for bb in range(2):
-                ii = i0 + bb
-                if ii < 0 or ii >= H:
-                    continue
-                wi = fi if bb == 1 else 1.0 - fi
-                for cc in range(2):
-                    jj = j0 + cc
-                    if jj < 0 or jj >= W:
-                        continue
-                    wj = fj if cc == 1 else 1.0 - fj
-                    add4(buf, b, kk, ii, jj, wk * wi * wj * val)
-
-    @jit
-    def trilinear_sum(vol, b, o0, o1, o2, d0, d1, d2, L, step):
-        """Ray-marched integral ``step * sum_m f(o + (m step / L) d)`` of ``vol[b]``."""
-        m_lo, m_hi = sample_range(
-            o0, o1, o2, d0, d1, d2, vol.shape[1], vol.shape[2], vol.shape[3], L, step
-        )
-        dt = step / L
-        acc = 0.0
-        for m in range(m_lo, m_hi + 1):
-            t = m * dt
-            acc += trilinear_gather(vol, b, o0 + t * d0, o1 + t * d1, o2 + t * d2)
-        return acc * step
-
-    @jit
-    def trilinear_ray_scatter(buf, b, val, o0, o1, o2, d0, d1, d2, L, step):
-        """Adjoint of :func:`trilinear_sum`."""
-        m_lo, m_hi = sample_range(
-            o0, o1, o2, d0, d1, d2, buf.shape[1], buf.shape[2], buf.shape[3], L, step
-        )
-        dt = step / L
-        val = val * step
-        for m in range(m_lo, m_hi + 1):
-            t = m * dt
-            trilinear_scatter(buf, b, o0 + t * d0, o1 + t * d1, o2 + t * d2, val)
-
-    @jit
-    def ray_value(vol, b, mode, step, o0, o1, o2, d0, d1, d2, L):
-        """Line integral of ``vol[b]``: ``mode`` 0 = Siddon, 1 = trilinear."""
+    def pixel_value(vol, b, p, r, c, src, det, eu, ev, lin, mode, step):
+        """Line integral of ``vol[b]`` (B, D, H, W) along the ray to pixel (r, c) of pose p:
+        ``mode`` 0 = Siddon, 1 = trilinear (samples ``step`` mm apart)."""
+        o0, o1, o2, d0, d1, d2, L = pixel_ray(p, r, c, src, det, eu, ev, lin)
+        _, D, H, W = vol.shape
         if mode == 0:
-            return siddon_sum(vol, b, o0, o1, o2, d0, d1, d2, L)
-        return trilinear_sum(vol, b, o0, o1, o2, d0, d1, d2, L, step)
+            return siddon_value(vol, (b,), D, H, W, o0, o1, o2, d0, d1, d2) * L
+        return trilinear_value(vol, (b,), D, H, W, o0, o1, o2, d0, d1, d2, L, step) * step
 
     @jit
-    def ray_scatter(buf, b, val, mode, step, o0, o1, o2, d0, d1, d2, L):
-        """Adjoint of :func:`ray_value`."""
+    def pixel_scatter(buf, b, val, p, r, c, src, det, eu, ev, lin, mode, step, k_shift):
+        """Adjoint of :func:`pixel_value`: add ``val`` times the ray's weights into
+        ``buf[b]``, whose slice 0 is slice ``k_shift`` of the volume (a slab of it)."""
+        if val == 0.0:
+            return
+        o0, o1, o2, d0, d1, d2, L = pixel_ray(p, r, c, src, det, eu, ev, lin)
+        o0 = o0 - k_shift
+        _, D, H, W = buf.shape
         if mode == 0:
-            siddon_scatter(buf, b, val, o0, o1, o2, d0, d1, d2, L)
+            siddon_add(buf, (b, val * L), D, H, W, o0, o1, o2, d0, d1, d2)
         else:
-            trilinear_ray_scatter(buf, b, val, o0, o1, o2, d0, d1, d2, L, step)
+            trilinear_add(buf, (b, val * step), D, H, W, o0, o1, o2, d0, d1, d2, L, step)
+
+    @jit
+    def pixel_labels(lab, lut, out, p, r, c, src, det, eu, ev, lin):
+        """Add the length (mm) of the ray to pixel (r, c) of pose p inside each label to
+        ``out[p, lut[label], r, c]``.
+
+        ``lab`` (D, H, W) integer label map; ``lut`` maps a label to its output channel (or -1
+        to skip it); labels beyond ``lut`` are skipped. ``out`` must be zeroed first.
+        """
+        o0, o1, o2, d0, d1, d2, L = pixel_ray(p, r, c, src, det, eu, ev, lin)
+        D, H, W = lab.shape
+        siddon_label(out, (lab, lut, p, r, c, L), D, H, W, o0, o1, o2, d0, d1, d2)
 
     return SimpleNamespace(
         slab=slab,
         box_range=box_range,
         pixel_ray=pixel_ray,
         axis_start=axis_start,
-        siddon_sum=siddon_sum,
-        siddon_scatter=siddon_scatter,
-        siddon_labels=siddon_labels,
+        split_row=split_row,
+        pixel_index=pixel_index,
         sample_range=sample_range,
-        trilinear_gather=trilinear_gather,
-        trilinear_scatter=trilinear_scatter,
-        trilinear_sum=trilinear_sum,
-        trilinear_ray_scatter=trilinear_ray_scatter,
-        ray_value=ray_value,
-        ray_scatter=ray_scatter,
+        sample_value=sample_value,
+        pixel_value=pixel_value,
+        pixel_scatter=pixel_scatter,
+        pixel_labels=pixel_labels,
     )

@@ -35,6 +35,8 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from . import nufft_math
+from ._compile import PARALLEL as _par
+from ._compile import inline as _jit
 
 __all__ = [
     "interp_2d",
@@ -59,6 +61,14 @@ def _run_ptr(context, builder, aryty, val, vt):
     return builder.bitcast(ary.data, vt.as_pointer())
 
 
+def _run_setup(context, builder, sig, args, n):
+    """Element type, ``<n x element>`` vector type, alignment (bytes) and vector pointer to the
+    data of the first argument of an intrinsic on runs of ``n`` floats."""
+    dt = sig.args[0].dtype
+    vt = ir.VectorType(context.get_value_type(dt), n)
+    return dt, vt, dt.bitwidth // 8, _run_ptr(context, builder, sig.args[0], args[0], vt)
+
+
 def _splat(builder, x, vt):
     n = vt.count
     v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
@@ -80,10 +90,7 @@ def _run_intrinsic(accumulate: bool):
         n = lanes.count
 
         def codegen(context, builder, sig, args):
-            dt = sig.args[0].dtype
-            vt = ir.VectorType(context.get_value_type(dt), n)
-            al = dt.bitwidth // 8
-            dp = _run_ptr(context, builder, sig.args[0], args[0], vt)
+            dt, vt, al, dp = _run_setup(context, builder, sig, args, n)
             sp = _run_ptr(context, builder, sig.args[1], args[1], vt)
             fv = _splat(builder, context.cast(builder, args[2], sig.args[2], dt), vt)
             r = builder.fmul(builder.load(sp, align=al, typ=vt), fv, flags=("fast",))
@@ -110,10 +117,7 @@ def _vhorner(typingctx, out, z, coeffs, ncoef):
     k = ncoef.count
 
     def codegen(context, builder, sig, args):
-        dt = sig.args[0].dtype
-        vt = ir.VectorType(context.get_value_type(dt), _P)
-        al = dt.bitwidth // 8
-        op = _run_ptr(context, builder, sig.args[0], args[0], vt)
+        dt, vt, al, op = _run_setup(context, builder, sig, args, _P)
         zv = builder.load(_run_ptr(context, builder, sig.args[1], args[1], vt), align=al, typ=vt)
         cary = context.make_array(sig.args[2])(context, builder, args[2])
         et = context.get_value_type(dt)
@@ -140,10 +144,7 @@ def _vpattern(typingctx, kv, wdup, vre, vim, lanes):
     n = lanes.count
 
     def codegen(context, builder, sig, args):
-        dt = sig.args[0].dtype
-        vt = ir.VectorType(context.get_value_type(dt), n)
-        al = dt.bitwidth // 8
-        kp = _run_ptr(context, builder, sig.args[0], args[0], vt)
+        dt, vt, al, kp = _run_setup(context, builder, sig, args, n)
         st = sig.args[1].dtype
         wt = ir.VectorType(context.get_value_type(st), n)
         wp = _run_ptr(context, builder, sig.args[1], args[1], wt)
@@ -162,9 +163,6 @@ def _vpattern(typingctx, kv, wdup, vre, vim, lanes):
         return context.get_dummy_value()
 
     return types.void(kv, wdup, vre, vim, lanes), codegen
-
-
-_jit = njit(fastmath=True, nogil=True, inline="always")
 
 
 @_jit
@@ -192,7 +190,6 @@ _interp_point = _nm.interp_point
 _spread_point = _nm.spread_point
 
 _P = 16  # points per block of kernel-weight evaluations (the SIMD lanes)
-_par = dict(parallel=True, fastmath=True, nogil=True, cache=True)
 
 
 @_jit
@@ -350,50 +347,50 @@ def spread_2d(vals, coords, perm, w, coeffs_t, lanes, ncoef, grid, offsets, boun
     _add_tiles(grid, tiles, bounds, bands, reach)
 
 
-@njit(fastmath=True, nogil=True, cache=True)
-def pad_deconv_2d(x, dr, dc, grid):
-    """``grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] = x[b, i, j] dr[i] dc[j]``.
+def _shift_deconv(to_grid):
+    """``kernel(src, dr, dc, dst)``: the copy between an image and the corners of its
+    oversampled grid, scaled by the deconvolution factors: image into grid (``to_grid``, a
+    compile-time constant) or grid into image."""
 
-    x : (B, H, W) complex; dr (H,), dc (W,) real; grid : (B, n1, n2) complex with
-    n1 >= H, n2 >= W. Only the image's cells are written: the rest of ``grid`` is left as it
-    is (zero it once and reuse it). Serial: it is memory-bound and short.
-    """
-    B, H, W = x.shape
-    n1 = grid.shape[1]
-    n2 = grid.shape[2]
-    h2 = H // 2
-    w2 = W // 2
-    for b in range(B):
-        for i in range(H):
-            gi = i - h2
-            if gi < 0:
-                gi += n1
-            f = dr[i]
-            for j in range(w2):
-                grid[b, gi, n2 - w2 + j] = x[b, i, j] * (f * dc[j])
-            for j in range(w2, W):
-                grid[b, gi, j - w2] = x[b, i, j] * (f * dc[j])
+    @_jit
+    def columns(src, dst, b, i, gi, f, dc, j0, j1, shift):
+        # image columns j0 .. j1 - 1 of row i are grid columns j + shift of row gi
+        for j in range(j0, j1):
+            if to_grid:
+                dst[b, gi, j + shift] = src[b, i, j] * (f * dc[j])
+            else:
+                dst[b, i, j] = src[b, gi, j + shift] * (f * dc[j])
+
+    @njit(fastmath=True, nogil=True, cache=True)
+    def kernel(src, dr, dc, dst):
+        B, H, W = src.shape if to_grid else dst.shape
+        n1, n2 = (dst.shape[1], dst.shape[2]) if to_grid else (src.shape[1], src.shape[2])
+        w2 = W // 2
+        for b in range(B):
+            for i in range(H):
+                gi = i - H // 2
+                if gi < 0:
+                    gi += n1
+                # columns j < W // 2 go to the end of the grid row, the others to its start
+                columns(src, dst, b, i, gi, dr[i], dc, 0, w2, n2 - w2)
+                columns(src, dst, b, i, gi, dr[i], dc, w2, W, -w2)
+
+    return kernel
 
 
-@njit(fastmath=True, nogil=True, cache=True)
-def crop_deconv_2d(grid, dr, dc, out):
-    """``out[b, i, j] = grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] dr[i] dc[j]``
-    (the adjoint of :func:`pad_deconv_2d`); out : (B, H, W) complex, overwritten."""
-    B, H, W = out.shape
-    n1 = grid.shape[1]
-    n2 = grid.shape[2]
-    h2 = H // 2
-    w2 = W // 2
-    for b in range(B):
-        for i in range(H):
-            gi = i - h2
-            if gi < 0:
-                gi += n1
-            f = dr[i]
-            for j in range(w2):
-                out[b, i, j] = grid[b, gi, n2 - w2 + j] * (f * dc[j])
-            for j in range(w2, W):
-                out[b, i, j] = grid[b, gi, j - w2] * (f * dc[j])
+pad_deconv_2d = _shift_deconv(True)
+pad_deconv_2d.__doc__ = """``pad_deconv_2d(x, dr, dc, grid)``:
+``grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] = x[b, i, j] dr[i] dc[j]``.
+
+x : (B, H, W) complex; dr (H,), dc (W,) real; grid : (B, n1, n2) complex with
+n1 >= H, n2 >= W. Only the image's cells are written: the rest of ``grid`` is left as it
+is (zero it once and reuse it). Serial: it is memory-bound and short.
+"""
+
+crop_deconv_2d = _shift_deconv(False)
+crop_deconv_2d.__doc__ = """``crop_deconv_2d(grid, dr, dc, out)``:
+``out[b, i, j] = grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] dr[i] dc[j]``
+(the adjoint of :func:`pad_deconv_2d`); out : (B, H, W) complex, overwritten."""
 
 
 @njit(nogil=True, cache=True)

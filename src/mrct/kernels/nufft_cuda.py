@@ -11,10 +11,11 @@ once per precision (float32 weights and grids for complex64 data, float64 for co
 from __future__ import annotations
 
 import functools
-import math
 from types import SimpleNamespace
 
 from numba import cuda  # importable without a GPU; kernels compile on first use
+
+from ._compile import cuda_launch
 
 __all__ = ["interp_2d", "spread_2d"]
 
@@ -72,37 +73,39 @@ def _kernels(real):
     nm = nufft_math.build(dev, ops)
     taps, interp_point, spread_point = nm.taps, nm.interp_point, nm.spread_point
 
-    @cuda.jit
-    def interp(grid, coords, perm, w, coeffs, out):
-        j = cuda.grid(1)
-        if j >= coords.shape[0]:
-            return
-        wr = cuda.local.array(_NTAPS, dtype=real)
-        wc = cuda.local.array(_NTAPS, dtype=real)
-        acc = cuda.local.array(_NPAIR, dtype=real)
-        l0r = taps(coords[j, 0], w, coeffs, wr)
-        l0c = taps(coords[j, 1], w, coeffs, wc)
-        p = perm[j]
+    def point_kernel(point):
+        """Kernel ``(src, coords, perm, w, coeffs, dst)``, one thread per sorted point ``j``:
+        its weights, then ``point(src, dst, perm[j], l0r, l0c, wr, wc, w, scratch)``."""
+
+        @cuda.jit
+        def kernel(src, coords, perm, w, coeffs, dst):
+            j = cuda.grid(1)
+            if j >= coords.shape[0]:
+                return
+            wr = cuda.local.array(_NTAPS, dtype=real)
+            wc = cuda.local.array(_NTAPS, dtype=real)
+            scratch = cuda.local.array(_NPAIR, dtype=real)
+            l0r = taps(coords[j, 0], w, coeffs, wr)
+            l0c = taps(coords[j, 1], w, coeffs, wc)
+            point(src, dst, perm[j], l0r, l0c, wr, wc, w, scratch)
+
+        return kernel
+
+    @dev
+    def interp_one(grid, out, p, l0r, l0c, wr, wc, w, acc):
         for b in range(grid.shape[0]):
             re, im = interp_point(grid, b, l0r, l0c, wr, wc, w, 2 * w, 2 * w, acc)
             out[b, p, 0] = re
             out[b, p, 1] = im
 
-    @cuda.jit
-    def spread(vals, coords, perm, w, coeffs, grid):
-        j = cuda.grid(1)
-        if j >= coords.shape[0]:
-            return
-        wr = cuda.local.array(_NTAPS, dtype=real)
-        wc = cuda.local.array(_NTAPS, dtype=real)
-        kv = cuda.local.array(_NPAIR, dtype=real)
-        l0r = taps(coords[j, 0], w, coeffs, wr)
-        l0c = taps(coords[j, 1], w, coeffs, wc)
-        p = perm[j]
+    @dev
+    def spread_one(vals, grid, p, l0r, l0c, wr, wc, w, kv):
         for b in range(vals.shape[0]):
             spread_point(grid, b, l0r, l0c, wr, wc, w, 2 * w, 2 * w, vals[b, p, 0], vals[b, p, 1],
                          kv)  # fmt: skip
 
+    interp = point_kernel(interp_one)
+    spread = point_kernel(spread_one)
     return interp, spread
 
 
@@ -112,17 +115,13 @@ def _real(arr):
     return float64 if arr.dtype.itemsize == 8 else float32
 
 
-def _launch(kernel, m, stream, *args):
-    if m:
-        cfg = (math.ceil(m / _THREADS), _THREADS) + ((stream,) if stream is not None else ())
-        kernel[cfg](*args)
-
-
 def interp_2d(grid, coords, perm, w, coeffs, out, stream=None):
     """GPU twin of :func:`mrct.kernels.nufft_cpu.interp_2d` (one thread per point)."""
-    _launch(_kernels(_real(grid))[0], coords.shape[0], stream, grid, coords, perm, w, coeffs, out)
+    cuda_launch(_kernels(_real(grid))[0], coords.shape[0], _THREADS, stream, grid, coords, perm, w,
+                coeffs, out)  # fmt: skip
 
 
 def spread_2d(vals, coords, perm, w, coeffs, grid, stream=None):
     """GPU twin of :func:`mrct.kernels.nufft_cpu.spread_2d`; ``grid`` must be zeroed first."""
-    _launch(_kernels(_real(grid))[1], coords.shape[0], stream, vals, coords, perm, w, coeffs, grid)
+    cuda_launch(_kernels(_real(grid))[1], coords.shape[0], _THREADS, stream, vals, coords, perm, w,
+                coeffs, grid)  # fmt: skip

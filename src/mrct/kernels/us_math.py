@@ -42,8 +42,12 @@ from types import SimpleNamespace
 WINDOWS = {"rect": 0, "hann": 1, "tukey": 2}
 
 
-def build(jit):
-    """Compile the shared functions with ``jit`` (``numba.njit`` or a CUDA device jit)."""
+def build(jit, add):
+    """Compile the shared functions with ``jit`` (``numba.njit`` or a CUDA device jit).
+
+    ``add(arr, idx, v)`` accumulates ``v`` into ``arr[idx]`` (``idx`` a tuple of indices;
+    ``+=`` on the CPU, where each worker owns what it writes; ``cuda.atomic.add`` on the GPU).
+    """
 
     @jit
     def sinc(u):
@@ -141,7 +145,55 @@ def build(jit):
         f = u - k
         return k, a * (1.0 - f), a * f
 
+    @jit
+    def add_echo(out, j, s, sx, sz, amp, tau, dtx, a_re, a_im, ex, ez, c, halfkw, table, t_start,
+                 inv_dt, lvl_per_mm, fs, t0):  # fmt: skip
+        """Add the echo of scatterer ``s`` on receive element ``j`` to channel ``out[j]``
+        (arguments as for :func:`mrct.kernels.us_cpu.simulate_rf`)."""
+        dx = sx[s] - ex[j]
+        dz = sz[s] - ez[j]
+        g = element_gain(dx, dz, halfkw) * amp[s]
+        if g == 0.0:
+            return
+        r = math.sqrt(dx * dx + dz * dz)
+        tc = tau[s] + r / c
+        lvl = min(int((dtx[s] + r) * lvl_per_mm + 0.5), table.shape[0] - 1)
+        t_end = t_start + (table.shape[2] - 1) / inv_dt
+        k0 = max(int(math.ceil((tc + t_start - t0) * fs)), 0)
+        k1 = min(int(math.floor((tc + t_end - t0) * fs)), out.shape[1] - 1)
+        ar = g * a_re[s]
+        ai = g * a_im[s]
+        for k in range(k0, k1 + 1):
+            add(out, (j, k), pulse_at(table, lvl, t0 + k / fs - tc, t_start, inv_dt, ar, ai))
+
+    @jit
+    def das_pixel(rf, b, p, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window):
+        """Delay-and-sum value of pixel ``p`` from channel data ``rf[b]`` (n_elements, n_t)."""
+        acc = 0.0
+        for j in range(jlo[p], jhi[p]):
+            k, w0, w1 = das_tap(px[p], pz[p], tau[p], ex[j], ez[j], c, fs, t0, fnum, window,
+                                rf.shape[2])  # fmt: skip
+            if k >= 0:
+                acc += w0 * rf[b, j, k] + w1 * rf[b, j, k + 1]
+        return acc
+
+    @jit
+    def das_spread(img, b, j, p, px, pz, tau, jlo, jhi, ex, ez, c, fs, t0, fnum, window, out):
+        """Adjoint of :func:`das_pixel` for one pixel and element: add ``img[b, p]`` times the
+        two weights into channel ``out[b, j]``."""
+        v = img[b, p]
+        if v == 0.0 or j < jlo[p] or j >= jhi[p]:
+            return
+        k, w0, w1 = das_tap(px[p], pz[p], tau[p], ex[j], ez[j], c, fs, t0, fnum, window,
+                            out.shape[2])  # fmt: skip
+        if k >= 0:
+            add(out, (b, j, k), w0 * v)
+            add(out, (b, j, k + 1), w1 * v)
+
     return SimpleNamespace(
+        add_echo=add_echo,
+        das_pixel=das_pixel,
+        das_spread=das_spread,
         sinc=sinc,
         element_gain=element_gain,
         tx_amplitude=tx_amplitude,

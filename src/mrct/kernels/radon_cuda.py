@@ -33,10 +33,15 @@ __all__ = [
 ]
 
 _THREADS = 256
+_BC = 4  # images per thread in the gather adjoint (geometry shared across them)
 
 
 @functools.cache
-def _kernels():
+def _ray_math(dtype_name="float64"):
+    """:mod:`.ray_math` as CUDA device functions (atomic accumulation), with the 2D walk's
+    arithmetic in ``dtype_name``, plus the thread-to-cell maps of the kernels below."""
+    import numba
+
     from . import ray_math
 
     dev = cuda.jit(device=True)
@@ -49,7 +54,33 @@ def _kernels():
     def add3(buf, b, d, i, j, v):
         cuda.atomic.add(buf, (b, d, i, j), v)
 
-    rm = ray_math.build(dev, add2, add3)
+    real = numba.float32 if dtype_name == "float32" else numba.float64
+    rm = ray_math.build(dev, add2, add3, real)
+
+    @dev
+    def cell3(shape):
+        """This thread's element (b, i, j) of an array of ``shape`` (B, n1, n2), and whether
+        it lies inside."""
+        k = cuda.grid(1)
+        b, i, j = rm.unravel3(k, shape[1], shape[2])
+        return k < shape[0] * shape[1] * shape[2], b, i, j
+
+    @dev
+    def cell4(shape):
+        """As :func:`cell3` for a 4D ``shape``: (inside, b, d, i, j)."""
+        inside, b, d, ij = cell3((shape[0], shape[1], shape[2] * shape[3]))
+        i = ij // shape[3]
+        return inside, b, d, i, ij - i * shape[3]
+
+    rm.cell3 = cell3
+    rm.cell4 = cell4
+    return rm
+
+
+@functools.cache
+def _kernels():
+    rm = _ray_math()
+    cell3, cell4, pixel_xy = rm.cell3, rm.cell4, rm.pixel_xy
     ray_sum_2d, ray_scatter_2d = rm.ray_sum_2d, rm.ray_scatter_2d
     ray_sum_3d, ray_scatter_3d = rm.ray_sum_3d, rm.ray_scatter_3d
     cone_ray, fbp_pixel, fdk_voxel = rm.cone_ray, rm.fbp_pixel, rm.fdk_voxel
@@ -57,119 +88,59 @@ def _kernels():
 
     @cuda.jit
     def fwd2(img, origins, dirs, ps, out):
-        k = cuda.grid(1)
-        B, V, N = out.shape
-        if k >= B * V * N:
-            return
-        b = k // (V * N)
-        r = k - b * V * N
-        v = r // N
-        u = r - v * N
-        out[b, v, u] = ray_sum_2d(
-            img, b, origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1], ps
-        )
+        inside, b, v, u = cell3(out.shape)
+        if inside:
+            ox, oy, dx, dy = origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1]
+            out[b, v, u] = ray_sum_2d(img, b, ox, oy, dx, dy, ps)
 
     @cuda.jit
     def adj2(sino, origins, dirs, ps, out):
-        k = cuda.grid(1)
-        B, V, N = sino.shape
-        if k >= B * V * N:
-            return
-        b = k // (V * N)
-        r = k - b * V * N
-        v = r // N
-        u = r - v * N
-        val = sino[b, v, u]
-        if val != 0.0:
-            ray_scatter_2d(
-                out, b, val, origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1], ps
-            )
+        inside, b, v, u = cell3(sino.shape)
+        if inside and sino[b, v, u] != 0.0:
+            ox, oy, dx, dy = origins[v, u, 0], origins[v, u, 1], dirs[v, u, 0], dirs[v, u, 1]
+            ray_scatter_2d(out, b, sino[b, v, u], ox, oy, dx, dy, ps)
 
     @cuda.jit
     def bp2(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
-        k = cuda.grid(1)
-        B, H, W = out.shape
-        if k >= B * H * W:
-            return
-        b = k // (H * W)
-        r = k - b * H * W
-        i = r // W
-        j = r - i * W
-        y = ((H - 1) * 0.5 - i) * ps
-        x = (j - (W - 1) * 0.5) * ps
-        cu = (sino.shape[2] - 1) * 0.5
-        out[b, i, j] = fbp_pixel(sino, b, x, y, cos_t, sin_t, weights, mode, rs, rsd, 1.0 / du, cu)
+        inside, b, i, j = cell3(out.shape)
+        if inside:
+            x, y = pixel_xy(i, j, out.shape[1], out.shape[2], ps)
+            cu = (sino.shape[2] - 1) * 0.5
+            out[b, i, j] = fbp_pixel(sino, b, x, y, cos_t, sin_t, weights, mode, rs, rsd,
+                                     1.0 / du, cu)  # fmt: skip
 
     @cuda.jit
     def bp2t(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out):
-        k = cuda.grid(1)
-        B, H, W = img.shape
-        if k >= B * H * W:
-            return
-        b = k // (H * W)
-        r = k - b * H * W
-        i = r // W
-        j = r - i * W
-        val = img[b, i, j]
-        if val != 0.0:
-            y = ((H - 1) * 0.5 - i) * ps
-            x = (j - (W - 1) * 0.5) * ps
+        inside, b, i, j = cell3(img.shape)
+        if inside and img[b, i, j] != 0.0:
+            x, y = pixel_xy(i, j, img.shape[1], img.shape[2], ps)
             cu = (out.shape[2] - 1) * 0.5
-            fbp_pixel_scatter(out, b, x, y, val, cos_t, sin_t, weights, mode, rs, rsd, 1.0 / du, cu)
+            fbp_pixel_scatter(out, b, x, y, img[b, i, j], cos_t, sin_t, weights, mode, rs, rsd,
+                              1.0 / du, cu)  # fmt: skip
 
     @cuda.jit
     def fwd3(vol, src, det, eu, ev, ps, pz, out):
-        k = cuda.grid(1)
-        B, V, R, C = out.shape
-        if k >= B * V * R * C:
-            return
-        b = k // (V * R * C)
-        rem = k - b * V * R * C
-        v = rem // (R * C)
-        rem = rem - v * R * C
-        row = rem // C
-        col = rem - row * C
-        ox, oy, oz, dx, dy, dz = cone_ray(v, row, col, src, det, eu, ev)
-        out[b, v, row, col] = ray_sum_3d(vol, b, ox, oy, oz, dx, dy, dz, ps, pz)
+        inside, b, v, row, col = cell4(out.shape)
+        if inside:
+            ox, oy, oz, dx, dy, dz = cone_ray(v, row, col, src, det, eu, ev)
+            out[b, v, row, col] = ray_sum_3d(vol, b, ox, oy, oz, dx, dy, dz, ps, pz)
 
     @cuda.jit
     def adj3(proj, src, det, eu, ev, ps, pz, out):
-        k = cuda.grid(1)
-        B, V, R, C = proj.shape
-        if k >= B * V * R * C:
-            return
-        b = k // (V * R * C)
-        rem = k - b * V * R * C
-        v = rem // (R * C)
-        rem = rem - v * R * C
-        row = rem // C
-        col = rem - row * C
-        val = proj[b, v, row, col]
-        if val != 0.0:
+        inside, b, v, row, col = cell4(proj.shape)
+        if inside and proj[b, v, row, col] != 0.0:
             ox, oy, oz, dx, dy, dz = cone_ray(v, row, col, src, det, eu, ev)
-            ray_scatter_3d(out, b, val, ox, oy, oz, dx, dy, dz, ps, pz)
+            ray_scatter_3d(out, b, proj[b, v, row, col], ox, oy, oz, dx, dy, dz, ps, pz)
 
     @cuda.jit
     def bp3(proj, cos_t, sin_t, weights, rs, rsd, du, dv, ps, pz, out):
-        k = cuda.grid(1)
-        B, D, H, W = out.shape
-        if k >= B * D * H * W:
-            return
-        b = k // (D * H * W)
-        rem = k - b * D * H * W
-        d = rem // (H * W)
-        rem = rem - d * H * W
-        i = rem // W
-        j = rem - i * W
-        z = (d - (D - 1) * 0.5) * pz
-        y = ((H - 1) * 0.5 - i) * ps
-        x = (j - (W - 1) * 0.5) * ps
-        out[b, d, i, j] = fdk_voxel(proj, b, x, y, z, cos_t, sin_t, weights, rs, rsd, du, dv)
+        inside, b, d, i, j = cell4(out.shape)
+        if inside:
+            z = (d - (out.shape[1] - 1) * 0.5) * pz
+            x, y = pixel_xy(i, j, out.shape[2], out.shape[3], ps)
+            out[b, d, i, j] = fdk_voxel(proj, b, x, y, z, cos_t, sin_t, weights, rs, rsd, du, dv)
 
     return dict(fwd2=fwd2, adj2=adj2, bp2=bp2, bp2t=bp2t, fwd3=fwd3, adj3=adj3, bp3=bp3)
-
-
-_BC = 4  # images per thread in the gather adjoint (geometry shared across them)
 
 
 @functools.cache
@@ -182,58 +153,20 @@ def _kernels_2d(dtype_name):
     """
     import numba
 
-    from . import ray_math
-
     ft = numba.float32 if dtype_name == "float32" else numba.float64
-    dev = cuda.jit(device=True)
-
-    @dev
-    def add2(buf, b, i, j, v):
-        cuda.atomic.add(buf, (b, i, j), v)
-
-    @dev
-    def add3(buf, b, d, i, j, v):
-        cuda.atomic.add(buf, (b, d, i, j), v)
-
-    fan_pixel_coords = ray_math.build(dev, add2, add3).fan_pixel_coords
+    rm = _ray_math(dtype_name)
+    cell3, fan_pixel_coords, walk_sum_2d = rm.cell3, rm.fan_pixel_coords, rm.walk_sum_2d
 
     @cuda.jit
     def fwd2t(img, tab, out):
-        k = cuda.grid(1)
-        B, V, N = out.shape
-        if k >= B * V * N:
-            return
-        b = k // (V * N)
-        r = k - b * V * N
-        v = r // N
-        u = r - v * N
-        H = img.shape[1]
-        W = img.shape[2]
-        p0 = tab[1, v, u]
-        sl = tab[2, v, u]
-        m_lo = int(tab[4, v, u])
-        m_hi = int(tab[5, v, u])
-        one = ft(1.0)
-        acc = ft(0.0)
-        if tab[0, v, u] > ft(0.5):
-            for j in range(m_lo, m_hi + 1):
-                rr = p0 + sl * ft(j)
-                i0 = int(math.floor(rr))
-                f = rr - ft(i0)
-                if i0 >= 0 and i0 < H:
-                    acc += (one - f) * img[b, i0, j]
-                if i0 + 1 >= 0 and i0 + 1 < H:
-                    acc += f * img[b, i0 + 1, j]
-        else:
-            for i in range(m_lo, m_hi + 1):
-                c = p0 + sl * ft(i)
-                j0 = int(math.floor(c))
-                f = c - ft(j0)
-                if j0 >= 0 and j0 < W:
-                    acc += (one - f) * img[b, i, j0]
-                if j0 + 1 >= 0 and j0 + 1 < W:
-                    acc += f * img[b, i, j0 + 1]
-        out[b, v, u] = acc * tab[3, v, u]
+        inside, b, v, u = cell3(out.shape)
+        if inside:
+            x_major = tab[0, v, u] > ft(0.5)
+            m_lo = int(tab[4, v, u])
+            m_hi = int(tab[5, v, u])
+            acc = walk_sum_2d(img, b, x_major, tab[1, v, u], tab[2, v, u], m_lo, m_hi, ft(0.0),
+                              ft(0.0))  # fmt: skip
+            out[b, v, u] = acc * tab[3, v, u]
 
     @cuda.jit
     def adj2g(sino, tab, cos_t, sin_t, mode, rs, rsd, inv_du, cu, ps, out):
@@ -247,10 +180,7 @@ def _kernels_2d(dtype_name):
         nbc = (B + _BC - 1) // _BC
         if k >= nbc * H * W:
             return
-        bc = k // (H * W)
-        r = k - bc * H * W
-        i = r // W
-        j = r - i * W
+        bc, i, j = rm.unravel3(k, H, W)
         b0 = bc * _BC
         nb = min(_BC, B - b0)
         one = ft(1.0)
@@ -312,7 +242,7 @@ def _kernels_2d(dtype_name):
     return dict(fwd2t=fwd2t, adj2g=adj2g)
 
 
-def _launch_k(kernel, n, stream, *args):
+def _launch(kernel, n, stream, *args):
     if n == 0:
         return
     blocks = math.ceil(n / _THREADS)
@@ -322,6 +252,11 @@ def _launch_k(kernel, n, stream, *args):
         kernel[blocks, _THREADS, stream](*args)
 
 
+def _run(name, cells, stream, *args):
+    """Launch ``_kernels()[name]`` with one thread per element of the array ``cells``."""
+    _launch(_kernels()[name], math.prod(cells.shape), stream, *args)
+
+
 def _dtype_name(a):
     return "float32" if str(a.dtype) == "float32" else "float64"
 
@@ -329,8 +264,7 @@ def _dtype_name(a):
 def forward_2d_table(img, tab, out, stream=None):
     """Joseph projection from a ray table (:func:`mrct.kernels.radon_cpu.ray_soa_2d` in the
     images' dtype); same values as :func:`forward_2d`, ray arithmetic in that dtype."""
-    k = _kernels_2d(_dtype_name(img))["fwd2t"]
-    _launch_k(k, out.shape[0] * out.shape[1] * out.shape[2], stream, img, tab, out)
+    _launch(_kernels_2d(_dtype_name(img))["fwd2t"], math.prod(out.shape), stream, img, tab, out)
 
 
 def adjoint_2d_gather(sino, tab, cos_t, sin_t, mode, rs, rsd, du, ps, out, stream=None):
@@ -343,59 +277,42 @@ def adjoint_2d_gather(sino, tab, cos_t, sin_t, mode, rs, rsd, du, ps, out, strea
     N = sino.shape[2]
     f = np.float32 if _dtype_name(sino) == "float32" else float
     n = ((B + _BC - 1) // _BC) * H * W
-    _launch_k(k, n, stream, sino, tab, cos_t, sin_t, int(mode), f(rs), f(rsd), f(1.0 / du),
-              f((N - 1) * 0.5), f(ps), out)  # fmt: skip
-
-
-def _launch(name, n, stream, *args):
-    kernel = _kernels()[name]
-    if n == 0:
-        return
-    blocks = math.ceil(n / _THREADS)
-    if stream is None:
-        kernel[blocks, _THREADS](*args)
-    else:
-        kernel[blocks, _THREADS, stream](*args)
+    _launch(k, n, stream, sino, tab, cos_t, sin_t, int(mode), f(rs), f(rsd), f(1.0 / du),
+            f((N - 1) * 0.5), f(ps), out)  # fmt: skip
 
 
 def forward_2d(img, origins, dirs, ps, out, stream=None):
     """GPU twin of :func:`mrct.kernels.radon_cpu.forward_2d` (``out`` is overwritten)."""
-    _launch("fwd2", out.shape[0] * out.shape[1] * out.shape[2], stream, img, origins, dirs, ps, out)
+    _run("fwd2", out, stream, img, origins, dirs, ps, out)
 
 
 def adjoint_2d(sino, origins, dirs, ps, out, stream=None):
     """GPU twin of :func:`mrct.kernels.radon_cpu.adjoint_2d`; ``out`` must be zeroed first."""
-    n = sino.shape[0] * sino.shape[1] * sino.shape[2]
-    _launch("adj2", n, stream, sino, origins, dirs, ps, out)
+    _run("adj2", sino, stream, sino, origins, dirs, ps, out)
 
 
 def backproject_fbp_2d(sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out, stream=None):
     """GPU twin of :func:`mrct.kernels.radon_cpu.backproject_fbp_2d`."""
-    n = out.shape[0] * out.shape[1] * out.shape[2]
-    _launch("bp2", n, stream, sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out)
+    _run("bp2", out, stream, sino, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out)
 
 
 def backproject_fbp_2d_transpose(img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out,
                                  stream=None):  # fmt: skip
     """GPU twin of :func:`mrct.kernels.radon_cpu.backproject_fbp_2d_transpose`; ``out`` must
     be zeroed first."""
-    n = img.shape[0] * img.shape[1] * img.shape[2]
-    _launch("bp2t", n, stream, img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out)
+    _run("bp2t", img, stream, img, cos_t, sin_t, weights, mode, rs, rsd, du, ps, out)
 
 
 def forward_cone(vol, src, det, eu, ev, ps, pz, out, stream=None):
     """GPU twin of :func:`mrct.kernels.radon_cpu.forward_cone`."""
-    n = out.shape[0] * out.shape[1] * out.shape[2] * out.shape[3]
-    _launch("fwd3", n, stream, vol, src, det, eu, ev, ps, pz, out)
+    _run("fwd3", out, stream, vol, src, det, eu, ev, ps, pz, out)
 
 
 def adjoint_cone(proj, src, det, eu, ev, ps, pz, out, stream=None):
     """GPU twin of :func:`mrct.kernels.radon_cpu.adjoint_cone`; ``out`` must be zeroed first."""
-    n = proj.shape[0] * proj.shape[1] * proj.shape[2] * proj.shape[3]
-    _launch("adj3", n, stream, proj, src, det, eu, ev, ps, pz, out)
+    _run("adj3", proj, stream, proj, src, det, eu, ev, ps, pz, out)
 
 
 def backproject_fdk(proj, cos_t, sin_t, weights, rs, rsd, du, dv, ps, pz, out, stream=None):
     """GPU twin of :func:`mrct.kernels.radon_cpu.backproject_fdk`."""
-    n = out.shape[0] * out.shape[1] * out.shape[2] * out.shape[3]
-    _launch("bp3", n, stream, proj, cos_t, sin_t, weights, rs, rsd, du, dv, ps, pz, out)
+    _run("bp3", out, stream, proj, cos_t, sin_t, weights, rs, rsd, du, dv, ps, pz, out)

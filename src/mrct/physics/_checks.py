@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import DTypeError, MrctError, ShapeError
 from ..kernels import nufft_cpu
 
-__all__ = ["REAL_FLOATS", "all_finite", "check_real", "check_trailing", "flatten_batch"]
+__all__ = ["REAL_FLOATS", "all_finite", "check_device", "check_real", "check_trailing",
+           "flatten_batch"]  # fmt: skip
 
 REAL_FLOATS = (torch.float32, torch.float64)
 
@@ -22,7 +24,7 @@ def check_trailing(t: torch.Tensor, trailing, name: str, what: str | None = None
     ok = t.ndim >= n and all(isinstance(s, str) or t.shape[t.ndim - n + i] == s
                              for i, s in enumerate(trailing))  # fmt: skip
     if not ok:
-        raise ValueError(
+        raise ShapeError(
             f"{name} must have shape (..., {', '.join(map(str, trailing))}){_about(what)}, "
             f"got {tuple(t.shape)}"
         )
@@ -32,12 +34,21 @@ def check_real(t, trailing, name: str, what: str | None = None, check_finite: bo
     """``t`` must be a float32/float64 torch tensor of shape ``(..., *trailing)`` (see
     :func:`check_trailing`), without NaN or Inf when ``check_finite``."""
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in REAL_FLOATS:
-        raise TypeError(f"{name} must be float32 or float64{_about(what)}, got {t.dtype}")
+        raise DTypeError(f"{name} must be float32 or float64{_about(what)}, got {t.dtype}")
     check_trailing(t, trailing, name, what)
+    check_device(t, name)
     if check_finite and not all_finite(t):
-        raise ValueError(f"{name} contains NaN or Inf")
+        raise MrctError(f"{name} contains NaN or Inf")
+
+
+def check_device(t: torch.Tensor, name: str) -> None:
+    """mrct's kernels run on CPU and CUDA tensors only (not meta, mps, xla, ...)."""
+    if t.device.type not in ("cpu", "cuda"):
+        raise MrctError(
+            f"{name} is on device {t.device}; mrct's kernels run on cpu or cuda tensors"
+        )
 
 
 def all_finite(t: torch.Tensor) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import MrctError, ShapeError
 from .fft import as_complex, fftnc, ifftnc
 from .operator import LinearOperator
 
@@ -169,34 +170,34 @@ class CartesianMRI(LinearOperator):
     def _check(self, t: torch.Tensor, name: str, coil_axis: bool) -> torch.Tensor:
         t = as_complex(t, name)
         if t.device != self.mask.device:
-            raise ValueError(
+            raise MrctError(
                 f"{name} is on {t.device} but the operator's buffers are on {self.mask.device}; "
                 "move one of them with .to(device)"
             )
         n = 3 if coil_axis else 2
         want = "(..., C, H, W)" if coil_axis else "(..., H, W)"
         if t.ndim < n:
-            raise ValueError(f"{name} must have shape {want}, got {tuple(t.shape)}")
+            raise ShapeError(f"{name} must have shape {want}, got {tuple(t.shape)}")
         hw = self.image_shape
         if coil_axis and t.shape[-3] != self.n_coils:
-            raise ValueError(
+            raise ShapeError(
                 f"{name} must have {self.n_coils} coils on axis -3 (shape {want}), "
                 f"got {tuple(t.shape)}"
             )
         if hw is not None and tuple(t.shape[-2:]) != hw:
-            raise ValueError(
+            raise ShapeError(
                 f"{name} must have spatial shape {hw} (shape {want}), got {tuple(t.shape)}"
             )
         if hw is None:
             for k in (0, 1):
                 m = self.mask.shape[k - 2]
                 if m != 1 and t.shape[k - 2] != m:
-                    raise ValueError(
+                    raise ShapeError(
                         f"{name} of shape {tuple(t.shape)} does not match the mask of shape "
                         f"{tuple(self.mask.shape)}"
                     )
         if self.check_finite and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} contains NaN or Inf")
+            raise MrctError(f"{name} contains NaN or Inf")
         return t
 
     def _buffers_for(self, t: torch.Tensor):

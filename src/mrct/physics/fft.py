@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import DTypeError
 from .operator import Identity, LinearOperator
 
 __all__ = [
@@ -47,16 +48,14 @@ def as_complex(x: torch.Tensor, name: str = "x") -> torch.Tensor:
         If ``x`` is not a tensor or has an integer or boolean dtype.
     """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise DTypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.is_complex():
         if x.dtype not in (torch.complex64, torch.complex128):
-            from ..errors import DTypeError
-
             raise DTypeError(f"{name} must be complex64 or complex128, got {x.dtype}")
         return x
     if x.dtype in _COMPLEX_OF:
         return x.to(_COMPLEX_OF[x.dtype])
-    raise TypeError(
+    raise DTypeError(
         f"{name} must be complex (complex64/complex128) or real floating point, got {x.dtype}"
     )
 

@@ -21,6 +21,7 @@ import numbers
 
 import torch
 
+from ..errors import DTypeError, ShapeError
 from .operator import LinearOperator
 
 __all__ = ["Gradient"]
@@ -89,15 +90,15 @@ class Gradient(LinearOperator):
 
     def _check(self, t, name: str, n: int, what: str) -> None:
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if not (t.is_floating_point() or t.is_complex()):
-            raise TypeError(f"{name} must be a real or complex floating tensor, got {t.dtype}")
+            raise DTypeError(f"{name} must be a real or complex floating tensor, got {t.dtype}")
         trailing = self.in_shape if n == self.ndim else self.out_shape
         if t.ndim < n or (trailing is not None and tuple(t.shape[-n:]) != trailing):
             want = ", ".join(map(str, trailing)) if trailing is not None else what
-            raise ValueError(f"{name} must have shape (..., {want}), got {tuple(t.shape)}")
+            raise ShapeError(f"{name} must have shape (..., {want}), got {tuple(t.shape)}")
         if n == self.ndim + 1 and t.shape[-n] != self.ndim:
-            raise ValueError(
+            raise ShapeError(
                 f"{name} must have {self.ndim} gradient components on axis {-n}, "
                 f"got shape {tuple(t.shape)}"
             )

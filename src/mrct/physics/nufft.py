@@ -39,8 +39,9 @@ import numpy as np
 import scipy.fft
 import torch
 
+from ..errors import DTypeError, MrctError
 from ..kernels import nufft_cpu, nufft_math
-from ._checks import all_finite, check_trailing
+from ._checks import all_finite, check_device, check_trailing
 from .backend import kernel_array, torch_stream, use_cuda
 from .nufft_autograd import NUFFTFunction
 from .nufft_kernel import (
@@ -195,19 +196,18 @@ class NUFFT(LinearOperator):
 
     def _check(self, t, trailing, name, what):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.is_complex() and t.dtype not in (torch.complex64, torch.complex128):
-            from ..errors import DTypeError
-
             raise DTypeError(f"{name} must be complex64 or complex128 ({what}), got {t.dtype}")
         if not t.is_complex():
             if t.is_floating_point():
                 t = t.to(torch.complex128 if t.dtype == torch.float64 else torch.complex64)
             else:
-                raise TypeError(f"{name} must be complex64 or complex128 ({what}), got {t.dtype}")
+                raise DTypeError(f"{name} must be complex64 or complex128 ({what}), got {t.dtype}")
         check_trailing(t, trailing, name, what)
+        check_device(t, name)
         if not all_finite(t):
-            raise ValueError(f"{name} contains NaN or Inf")
+            raise MrctError(f"{name} contains NaN or Inf")
         return t
 
     def _batched(self, t, n_trailing: int, shape):

@@ -14,9 +14,13 @@ attenuation image in mm^-1 gives unitless projections, and ``A.fbp(A(x))`` repro
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import torch
 
+from ..errors import MrctError
 from ..kernels import radon_cpu
 from ._checks import check_real, flatten_batch
 from .autograd import apply_linear
@@ -26,6 +30,38 @@ from .operator import LinearOperator
 from .radon_fbp import FBPMixin
 
 __all__ = ["Radon"]
+
+
+def _check_fit(geometry, image_shape, ps: float) -> None:
+    """Refuse a fan/cone source inside the image's circumscribed circle (rays would be
+    integrated behind the source); warn when the detector misses part of the image's
+    inscribed circle (truncated projections: valid, e.g. interior tomography, rarely meant)."""
+    h, w = image_shape[-2], image_shape[-1]
+    r_out = 0.5 * ps * math.hypot(h, w)
+    r_in = 0.5 * ps * min(h, w)
+    g = geometry
+    if isinstance(g, (FanBeam, ConeBeam)) and g.source_distance <= r_out:
+        raise MrctError(
+            f"source_distance {g.source_distance:g} mm puts the source inside the image (its "
+            f"circumscribed radius is {r_out:g} mm for {h} x {w} pixels of {ps:g} mm); move "
+            "the source out or use a smaller image"
+        )
+    if isinstance(g, ParallelBeam):
+        fov = 0.5 * g.n_det * g.det_spacing
+    elif isinstance(g, FanBeam):
+        half = 0.5 * g.n_det * g.det_spacing
+        sdd = g.source_distance + g.detector_distance
+        ang = half / sdd if g.detector == "arc" else math.atan(half / sdd)
+        fov = g.source_distance * math.sin(min(ang, math.pi / 2))
+    else:
+        return
+    if fov < r_in * (1 - 1e-6):
+        warnings.warn(
+            f"the detector covers a field of view of radius {fov:g} mm, less than the image's "
+            f"inscribed radius {r_in:g} mm: projections are truncated",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class Radon(FBPMixin, LinearOperator):
@@ -95,6 +131,7 @@ class Radon(FBPMixin, LinearOperator):
             self._geo_np = geometry.rays()
         self._geo_dev: dict = {}
         self._table = None
+        _check_fit(geometry, image_shape, pxy)
 
     # -- plumbing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import DTypeError, ShapeError
 from .nufft import NUFFT
 from .operator import LinearOperator
 
@@ -72,18 +73,18 @@ class SenseNUFFT(LinearOperator):
     @staticmethod
     def _complex(t, name):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.is_complex():
             return t
         if t.dtype in _COMPLEX_OF:
             return t.to(_COMPLEX_OF[t.dtype])
-        raise TypeError(f"{name} must be complex64 or complex128, got {t.dtype}")
+        raise DTypeError(f"{name} must be complex64 or complex128, got {t.dtype}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Image ``(..., H, W)`` -> samples ``(..., C, *traj_shape)``."""
         x = self._complex(x, "x")
         if x.ndim < 2 or tuple(x.shape[-2:]) != self.in_shape:
-            raise ValueError(f"x must have shape (..., {self.in_shape[0]}, {self.in_shape[1]}), "
+            raise ShapeError(f"x must have shape (..., {self.in_shape[0]}, {self.in_shape[1]}), "
                              f"got {tuple(x.shape)}")  # fmt: skip
         return self.nufft(x.unsqueeze(-3) * self._maps(x))
 
@@ -92,7 +93,7 @@ class SenseNUFFT(LinearOperator):
         y = self._complex(y, "y")
         n = len(self.out_shape)
         if y.ndim < n or tuple(y.shape[-n:]) != self.out_shape:
-            raise ValueError(f"y must have shape (..., {', '.join(map(str, self.out_shape))}), "
+            raise ShapeError(f"y must have shape (..., {', '.join(map(str, self.out_shape))}), "
                              f"got {tuple(y.shape)}")  # fmt: skip
         z = self.nufft.adjoint(y)  # (..., C, H, W)
         return torch.sum(self._maps(z).conj() * z, dim=-3)

@@ -347,50 +347,47 @@ def spread_2d(vals, coords, perm, w, coeffs_t, lanes, ncoef, grid, offsets, boun
     _add_tiles(grid, tiles, bounds, bands, reach)
 
 
-def _shift_deconv(to_grid):
-    """``kernel(src, dr, dc, dst)``: the copy between an image and the corners of its
-    oversampled grid, scaled by the deconvolution factors: image into grid (``to_grid``, a
-    compile-time constant) or grid into image."""
-
-    @_jit
-    def columns(src, dst, b, i, gi, f, dc, j0, j1, shift):
-        # image columns j0 .. j1 - 1 of row i are grid columns j + shift of row gi
-        for j in range(j0, j1):
-            if to_grid:
-                dst[b, gi, j + shift] = src[b, i, j] * (f * dc[j])
-            else:
-                dst[b, i, j] = src[b, gi, j + shift] * (f * dc[j])
-
-    @njit(fastmath=True, nogil=True, cache=True)
-    def kernel(src, dr, dc, dst):
-        B, H, W = src.shape if to_grid else dst.shape
-        n1, n2 = (dst.shape[1], dst.shape[2]) if to_grid else (src.shape[1], src.shape[2])
-        w2 = W // 2
-        for b in range(B):
-            for i in range(H):
-                gi = i - H // 2
-                if gi < 0:
-                    gi += n1
-                # columns j < W // 2 go to the end of the grid row, the others to its start
-                columns(src, dst, b, i, gi, dr[i], dc, 0, w2, n2 - w2)
-                columns(src, dst, b, i, gi, dr[i], dc, w2, W, -w2)
-
-    return kernel
+@_jit
+def _shift_rows(src, dst, dr, dc, to_grid):
+    """The copy between an image and the corners of its oversampled grid, scaled by the
+    deconvolution factors: image ``src`` into grid ``dst`` (``to_grid``) or grid ``src`` into
+    image ``dst``. Image row i is grid row (i - H // 2) mod n1; image columns j < W // 2 go
+    to the end of the grid row, the others to its start."""
+    B, H, W = src.shape if to_grid else dst.shape
+    n1, n2 = (dst.shape[1], dst.shape[2]) if to_grid else (src.shape[1], src.shape[2])
+    w2 = W // 2
+    for b in range(B):
+        for i in range(H):
+            gi = i - H // 2
+            if gi < 0:
+                gi += n1
+            f = dr[i]
+            for j in range(W):
+                gj = j + n2 - w2 if j < w2 else j - w2
+                if to_grid:
+                    dst[b, gi, gj] = src[b, i, j] * (f * dc[j])
+                else:
+                    dst[b, i, j] = src[b, gi, gj] * (f * dc[j])
 
 
-pad_deconv_2d = _shift_deconv(True)
-pad_deconv_2d.__doc__ = """``pad_deconv_2d(x, dr, dc, grid)``:
-``grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] = x[b, i, j] dr[i] dc[j]``.
+# two module-level kernels (not one builder's closures): Numba's disk cache keys a function
+# by its qualified name, so two closures of one builder evict each other's cache entries
+@njit(fastmath=True, nogil=True, cache=True)
+def pad_deconv_2d(x, dr, dc, grid):
+    """``grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] = x[b, i, j] dr[i] dc[j]``.
 
-x : (B, H, W) complex; dr (H,), dc (W,) real; grid : (B, n1, n2) complex with
-n1 >= H, n2 >= W. Only the image's cells are written: the rest of ``grid`` is left as it
-is (zero it once and reuse it). Serial: it is memory-bound and short.
-"""
+    x : (B, H, W) complex; dr (H,), dc (W,) real; grid : (B, n1, n2) complex with
+    n1 >= H, n2 >= W. Only the image's cells are written: the rest of ``grid`` is left as it
+    is (zero it once and reuse it). Serial: it is memory-bound and short.
+    """
+    _shift_rows(x, grid, dr, dc, True)
 
-crop_deconv_2d = _shift_deconv(False)
-crop_deconv_2d.__doc__ = """``crop_deconv_2d(grid, dr, dc, out)``:
-``out[b, i, j] = grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] dr[i] dc[j]``
-(the adjoint of :func:`pad_deconv_2d`); out : (B, H, W) complex, overwritten."""
+
+@njit(fastmath=True, nogil=True, cache=True)
+def crop_deconv_2d(grid, dr, dc, out):
+    """``out[b, i, j] = grid[b, (i - H // 2) mod n1, (j - W // 2) mod n2] dr[i] dc[j]``
+    (the adjoint of :func:`pad_deconv_2d`); out : (B, H, W) complex, overwritten."""
+    _shift_rows(grid, out, dr, dc, False)
 
 
 @njit(nogil=True, cache=True)

@@ -39,6 +39,8 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+from .ray_math import unravel3_index
+
 
 def build(jit, add4):
     """Compile the shared functions with ``jit`` (``numba.njit`` or a CUDA device jit).
@@ -103,13 +105,8 @@ def build(jit, add4):
         idx = min(max(idx, 0), n - 1)
         return idx, math.inf, math.inf, 0
 
-    @jit
-    def split_row(n, P, R):
-        """``(b, p, r)`` of detector row ``n`` of a ``(B, P, R)`` stack of rows."""
-        b = n // (P * R)
-        rem = n - b * P * R
-        p = rem // R
-        return b, p, rem - p * R
+    # ``(b, p, r)`` of detector row ``n`` of a ``(B, P, R)`` stack of rows
+    split_row = jit(unravel3_index)
 
     @jit
     def pixel_index(n, shape):

@@ -25,6 +25,17 @@ import math
 from types import SimpleNamespace
 
 
+def unravel3_index(k, n1, n2):
+    """``(a, i, j)`` with ``k = (a n1 + i) n2 + j`` (a flat index of an (n0, n1, n2) array).
+
+    Plain Python: each builder (here and :mod:`mrct.kernels.drr_math`) compiles it for its
+    backend."""
+    a = k // (n1 * n2)
+    r = k - a * n1 * n2
+    i = r // n2
+    return a, i, r - i * n2
+
+
 def build(jit, add2, add3, real=float):
     """Compile the shared functions with ``jit`` (e.g. ``numba.njit`` or a CUDA device jit).
 
@@ -335,13 +346,7 @@ def build(jit, add2, add3, real=float):
         ray_3d_scatter(buf, b, val, ox, oy, oz, dx, dy, dz, ps, pz)
 
     # -- pixel-driven backprojection -------------------------------------------------------------
-    @jit
-    def unravel3(k, n1, n2):
-        """``(a, i, j)`` with ``k = (a n1 + i) n2 + j`` (a flat index of an (n0, n1, n2) array)."""
-        a = k // (n1 * n2)
-        r = k - a * n1 * n2
-        i = r // n2
-        return a, i, r - i * n2
+    unravel3 = jit(unravel3_index)
 
     @jit
     def pixel_xy(i, j, H, W, ps):

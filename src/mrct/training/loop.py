@@ -384,7 +384,7 @@ class Trainer:
         cfg, e = self.config, self.epoch
         out_of_time = (cfg.max_seconds is not None
                        and time.perf_counter() - run.t_start >= cfg.max_seconds)  # fmt: skip
-        if run.dist.enabled:  # every rank stops after the same epoch
+        if run.dist.enabled and cfg.max_seconds is not None:  # every rank stops together
             import torch.distributed as dist
 
             flag = torch.tensor(float(out_of_time), device=run.device)

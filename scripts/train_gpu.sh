@@ -28,8 +28,15 @@ if [ "$DATA" = "mix" ]; then
   EXTRA="--data mix --pool ${POOL:-4096} --workers $(nproc) --val-every ${VAL_EVERY:-500}"
   if [ -n "${PHOTONS:-}" ]; then EXTRA="$EXTRA --photons $PHOTONS"; fi
 fi
-NAMES=${NAME//,/ }
-NAMES=${NAMES//ct16/pdunet-ct-sparse16 lpd-ct-sparse16 fbpconvnet-ct-sparse16}
+NAMES=""
+for item in ${NAME//,/ }; do  # ct16[:SECONDS] -> the three CT models, each with that budget
+  if [ "${item%%:*}" = "ct16" ]; then
+    tail=${item#ct16}
+    NAMES="$NAMES pdunet-ct-sparse16$tail lpd-ct-sparse16$tail fbpconvnet-ct-sparse16$tail"
+  else
+    NAMES="$NAMES $item"
+  fi
+done
 for item in $NAMES; do
   n=${item%%:*}; secs=$SECONDS_PER_MODEL
   [ "$item" != "$n" ] && secs=${item#*:}

@@ -47,6 +47,12 @@ def test_train_gpu_recipe_names_and_budgets(tmp_path):
     assert lines[1].startswith("scripts/train_dehaze_priors.py --gpu --seconds 30 --frames 8")
     assert lines[2].startswith("scripts/train_lesion.py --recipe gpu --model image --seconds 30")
     assert "--channels 16 32 64" in lines[2]
+    r = subprocess.run(["bash", "scripts/train_gpu.sh", "ct16:45"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    lines = r.stdout.strip().splitlines()
+    assert [ln.split()[1] for ln in lines] == ["pdunet-ct-sparse16", "lpd-ct-sparse16",
+                                               "fbpconvnet-ct-sparse16"]  # fmt: skip
+    assert all("--seconds 45 " in ln for ln in lines)
 
 
 def test_gpu_bench_report_ratios(tmp_path, monkeypatch):
